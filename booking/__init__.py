@@ -1,0 +1,3 @@
+"""Booking: clinics, practitioners, menus, hours, slots, appointments, waitlist and reminders."""
+
+__all__: list[str] = []
