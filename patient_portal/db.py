@@ -67,7 +67,9 @@ async def database(settings: Settings, *, global_fallback: bool = True) -> Async
     _ensure_sqlite_folder(settings)
     context = TortoiseContext()
     with context:
-        await context.init(config=tortoise_config(settings), _enable_global_fallback=global_fallback)
+        await context.init(
+            config=tortoise_config(settings), _enable_global_fallback=global_fallback
+        )
         try:
             yield
         finally:
@@ -93,9 +95,9 @@ async def migrate(settings: Settings) -> list[str]:
     return applied
 
 
-async def ping(timeout: float = 2.0) -> None:
-    """Run ``SELECT 1`` on the default connection; raises on failure or after ``timeout`` s."""
-    async with asyncio.timeout(timeout):
+async def ping(seconds: float = 2.0) -> None:
+    """Run ``SELECT 1`` on the default connection; raises on failure or after ``seconds``."""
+    async with asyncio.timeout(seconds):
         await connections.get("default").execute_query("SELECT 1")
 
 

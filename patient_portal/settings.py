@@ -156,7 +156,7 @@ VARIABLES: dict[str, str] = {
     "TSUNAGU_DATABASE_URL": "sqlite://PATH (default var/tsunagu.sqlite3) or postgres://USER:PASS@HOST:PORT/DB",
     "TSUNAGU_REDIS_URL": "redis://HOST:PORT/DB; when set, jobs, pub/sub and rate limits use Redis",
     "TSUNAGU_JOB_RUNNER": "inprocess or redis (default: redis when TSUNAGU_REDIS_URL is set)",
-    "TSUNAGU_SECRET_KEY": "at least 32 characters; required in production (development: kept in DATA_DIR)",
+    "TSUNAGU_SECRET_KEY": "32+ characters; required in production (development: kept in DATA_DIR)",
     "TSUNAGU_PUBLIC_URL": "the address patients use, for links in messages; https in production",
     "TSUNAGU_HOST": "address `serve` listens on (127.0.0.1)",
     "TSUNAGU_PORT": "port `serve` listens on (8000)",
@@ -178,7 +178,7 @@ VARIABLES: dict[str, str] = {
 
 LOCALES = ("ja", "en")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-SECRET_KEY_FILE = "secret_key"
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
 MIN_SECRET_KEY_LENGTH = 32
 
 
@@ -325,12 +325,15 @@ def _database_url(raw: str) -> DatabaseUrl:
     if scheme == "sqlite":
         path = raw[len("sqlite://") :]
         if not path:
-            raise SettingsError(variable, "sqlite:// needs a file path, e.g. sqlite://var/db.sqlite3")
+            raise SettingsError(
+                variable, "sqlite:// needs a file path, e.g. sqlite://var/db.sqlite3"
+            )
         return DatabaseUrl(DatabaseBackend.SQLITE, Secret(raw))
     if scheme in ("postgres", "postgresql"):
         if not parts.hostname or not parts.path.strip("/"):
             raise SettingsError(
-                variable, "postgres:// needs a host and a database name, e.g. postgres://u:p@host/db"
+                variable,
+                "postgres:// needs a host and a database name, e.g. postgres://u:p@host/db",
             )
         # Tortoise chooses asyncpg for the postgres scheme.
         normalised = urlunsplit(("postgres", parts.netloc, parts.path, parts.query, ""))

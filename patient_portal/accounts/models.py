@@ -7,6 +7,8 @@ from enum import StrEnum
 from tortoise import fields
 from tortoise.models import Model
 
+from booking.models import Clinic
+
 
 class StaffRole(StrEnum):
     RECEPTIONIST = "receptionist"  # 受付
@@ -27,7 +29,7 @@ class StaffMember(Model):
     """A person working at one clinic, with one role. ``login_id`` is what they sign in with."""
 
     id = fields.UUIDField(primary_key=True)
-    clinic: fields.ForeignKeyRelation[object] = fields.ForeignKeyField(
+    clinic: fields.ForeignKeyRelation[Clinic] = fields.ForeignKeyField(
         "booking.Clinic", related_name="staff", on_delete=fields.RESTRICT
     )
     login_id = fields.CharField(max_length=120, unique=True)

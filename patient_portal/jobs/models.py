@@ -25,7 +25,7 @@ class JobRecord(Model):
     id = fields.UUIDField(primary_key=True)
     name = fields.CharField(max_length=120)
     key = fields.CharField(max_length=200, unique=True, null=True)
-    payload = fields.JSONField()
+    payload: fields.JSONField[dict[str, object]] = fields.JSONField()
     status = fields.CharEnumField(JobStatus, max_length=16, default=JobStatus.PENDING)
     run_at = fields.DatetimeField(db_index=True)
     attempts = fields.IntField(default=0)

@@ -1,0 +1,69 @@
+"""The application factory: ``create_app(settings)`` wires every package into one Starlette app.
+
+Resources (the database, Redis, the in-process job runner) are opened in the lifespan and handed
+to requests through ``app.state``; nothing is opened at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Mount
+
+from patient_portal import health, pages
+from patient_portal.api.v1 import api
+from patient_portal.db import database
+from patient_portal.errors import UnexpectedErrorMiddleware, exception_handlers
+from patient_portal.i18n import load_catalogues
+from patient_portal.middleware import LocaleMiddleware, SecurityHeadersMiddleware
+from patient_portal.settings import Settings
+from patient_portal.static import MOUNT, StaticAssets
+from patient_portal.templating import build_templates
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> Starlette:
+    """A fully wired portal for ``settings``. Opening it (lifespan) connects to the database."""
+    catalogues = load_catalogues()
+    assets = StaticAssets()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(database(settings))
+            if settings.redis_url is not None:
+                from redis.asyncio import Redis
+
+                client = Redis.from_url(settings.redis_url.reveal(), socket_timeout=5)
+                stack.push_async_callback(client.aclose)
+                app.state.redis = client
+            logger.info("portal ready (database: %s)", settings.database.backend.value)
+            yield
+
+    routes: list[BaseRoute] = [
+        *pages.routes,
+        *health.routes,
+        *api.routes(),
+        Mount(MOUNT, app=assets, name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(SecurityHeadersMiddleware),
+            Middleware(LocaleMiddleware, default_locale=settings.default_locale),
+            Middleware(UnexpectedErrorMiddleware),
+        ],
+        exception_handlers=exception_handlers,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.catalogues = catalogues
+    app.state.templates = build_templates(catalogues, assets)
+    app.state.redis = None
+    app.state.api = api
+    return app

@@ -1,0 +1,92 @@
+"""The demo clinic: obviously fake people and places, seeded idempotently.
+
+Every name uses 見本 (mihon, "sample") or デモ, every phone number is 0X0-0000-XXXX, and the
+address is a made-up 見本町 — nothing here could be mistaken for a real patient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from booking.models import Clinic
+from patient_portal.accounts.models import Patient, Sex, StaffMember, StaffRole
+
+DEMO_CLINIC_SLUG = "demo"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoStaff:
+    login_id: str
+    name: str
+    role: StaffRole
+
+
+@dataclass(frozen=True, slots=True)
+class DemoSummary:
+    clinic_name: str
+    clinic_slug: str
+    staff: tuple[DemoStaff, ...]
+    patient_count: int
+
+
+STAFF = (
+    DemoStaff("doctor1@demo.tsunagu.invalid", "見本 一郎", StaffRole.DOCTOR),
+    DemoStaff("doctor2@demo.tsunagu.invalid", "見本 花子", StaffRole.DOCTOR),
+    DemoStaff("reception@demo.tsunagu.invalid", "見本 受付", StaffRole.RECEPTIONIST),
+    DemoStaff("admin@demo.tsunagu.invalid", "見本 管理", StaffRole.CLINIC_ADMIN),
+)
+STAFF_KANA = {
+    "doctor1@demo.tsunagu.invalid": "ミホン イチロウ",
+    "doctor2@demo.tsunagu.invalid": "ミホン ハナコ",
+    "reception@demo.tsunagu.invalid": "ミホン ウケツケ",
+    "admin@demo.tsunagu.invalid": "ミホン カンリ",
+}
+# (family, given, family kana, given kana, birth date, sex, phone)
+PATIENTS = (
+    ("デモ", "太郎", "デモ", "タロウ", date(1948, 4, 1), Sex.MALE, "+819000000001"),
+    ("デモ", "梅子", "デモ", "ウメコ", date(1952, 11, 3), Sex.FEMALE, "+819000000002"),
+    ("見本", "桜", "ミホン", "サクラ", date(1990, 7, 7), Sex.FEMALE, "+818000000003"),
+)
+
+
+async def seed_demo_clinic() -> DemoSummary:
+    """Create the demo clinic, its staff and patients; running it again changes nothing."""
+    clinic, _ = await Clinic.get_or_create(
+        slug=DEMO_CLINIC_SLUG,
+        defaults={
+            "name": "つなぐ見本クリニック",
+            "name_kana": "ツナグミホンクリニック",
+            "postal_code": "100-0000",
+            "address": "東京都千代田区見本町1-2-3 デモビル2階",
+            "phone": "03-0000-0000",
+        },
+    )
+    for member in STAFF:
+        await StaffMember.get_or_create(
+            login_id=member.login_id,
+            defaults={
+                "clinic": clinic,
+                "display_name": member.name,
+                "display_name_kana": STAFF_KANA[member.login_id],
+                "role": member.role,
+            },
+        )
+    for family, given, family_kana, given_kana, birth, sex, phone in PATIENTS:
+        await Patient.get_or_create(
+            phone=phone,
+            defaults={
+                "family_name": family,
+                "given_name": given,
+                "family_name_kana": family_kana,
+                "given_name_kana": given_kana,
+                "birth_date": birth,
+                "sex": sex,
+            },
+        )
+    return DemoSummary(
+        clinic_name=clinic.name,
+        clinic_slug=clinic.slug,
+        staff=STAFF,
+        patient_count=await Patient.filter(phone__in=[p[6] for p in PATIENTS]).count(),
+    )

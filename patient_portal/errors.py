@@ -1,0 +1,137 @@
+"""The one mapping from errors to responses: problem+json under ``/api``, pages elsewhere."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Final
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from patient_portal.i18n import N_
+from patient_portal.problems import INTERNAL, Problem, for_status
+from patient_portal.templating import request_locale
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX: Final = "/api/"
+
+# status → (heading, explanation), English source text, translated through the catalogue.
+PAGE_TEXT: Final[dict[int, tuple[str, str]]] = {
+    403: (
+        N_("You cannot open this page"),
+        N_(
+            "Your account does not have access to this page. If you think it should, ask your "
+            "clinic."
+        ),
+    ),
+    404: (
+        N_("Page not found"),
+        N_("The page may have moved, or the address may be mistyped. Please check the address."),
+    ),
+    500: (
+        N_("Something went wrong"),
+        N_(
+            "Sorry, a problem occurred on our side. Nothing you entered has been lost; please "
+            "try again in a moment."
+        ),
+    ),
+}
+GENERIC_TEXT: Final = (
+    N_("The request could not be completed"),
+    N_("Please go back and try again."),
+)
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith(API_PREFIX)
+
+
+def _page(request: Request, status: int, headers: dict[str, str] | None = None) -> Response:
+    heading, message = PAGE_TEXT.get(status, GENERIC_TEXT)
+    templates = request.app.state.templates
+    catalogue = request.app.state.catalogues.get(request_locale(request))
+    return templates.TemplateResponse(  # type: ignore[no-any-return]
+        request,
+        "error.html",
+        {
+            "status": status,
+            "heading": catalogue.ugettext(heading),
+            "message": catalogue.ugettext(message),
+        },
+        status_code=status,
+        headers=headers,
+    )
+
+
+async def handle_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)  # noqa: S101 - registered for Problem only
+    if _is_api(request):
+        return exc.to_response(request_locale(request), request.url.path)
+    return _page(request, exc.kind.status, exc.headers)
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)  # noqa: S101 - registered for HTTPException only
+    headers = dict(exc.headers or {})
+    if exc.status_code in (204, 304):
+        return Response(status_code=exc.status_code, headers=headers)
+    if _is_api(request):
+        problem = Problem(for_status(exc.status_code), headers=headers)
+        return problem.to_response(request_locale(request), request.url.path)
+    return _page(request, exc.status_code, headers)
+
+
+def unexpected_error_response(request: Request) -> Response:
+    if _is_api(request):
+        return Problem(INTERNAL).to_response(request_locale(request))
+    return _page(request, 500)
+
+
+class UnexpectedErrorMiddleware:
+    """Turns an unhandled exception into a friendly 500 and logs it without its message.
+
+    Exception messages can carry patient data (a database error quotes the row), so the log gets
+    the exception type, the route and the stack frames only. Sits inside Starlette's own server
+    error middleware, which would log the full message.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+            logger.error(
+                "unhandled %s on %s %s\n%s",
+                type(exc).__name__,
+                scope.get("method"),
+                scope.get("path"),
+                frames,
+            )
+            if started:
+                raise RuntimeError("response failed after it started") from None
+            response = unexpected_error_response(Request(scope))
+            await response(scope, receive, send)
+
+
+exception_handlers = {
+    Problem: handle_problem,
+    HTTPException: handle_http_exception,
+}
