@@ -144,8 +144,14 @@ class Settings:
         rows: list[tuple[str, str]] = []
         for f in fields(self):
             value = getattr(self, f.name)
-            shown = "" if value is None else str(value)
-            rows.append((PREFIX + f.name.upper(), shown))
+            if value is None:
+                shown = ""
+            elif f.name == "redis_url":
+                shown = _mask_url_password(value.reveal())
+            else:
+                shown = str(value)
+            name = "DATABASE_URL" if f.name == "database" else f.name.upper()
+            rows.append((PREFIX + name, shown))
         return rows
 
 

@@ -30,7 +30,6 @@ from patient_portal.api.validation import field_errors
 from patient_portal.problems import (
     MALFORMED_JSON,
     MEDIA_TYPE,
-    METHOD_NOT_ALLOWED,
     PAYLOAD_TOO_LARGE,
     PROBLEM_SCHEMA,
     UNSUPPORTED_MEDIA_TYPE,
@@ -108,7 +107,11 @@ class Api:
         for endpoint in self.endpoints:
             by_path.setdefault(endpoint.path, []).append(endpoint)
         routes = [
-            Route(self.prefix + path, _dispatch({e.method: e for e in group}), methods=None)
+            Route(
+                self.prefix + path,
+                _dispatch({e.method: e for e in group}),
+                methods=[e.method for e in group],
+            )
             for path, group in by_path.items()
         ]
         routes.append(Route(self.prefix + "/openapi.json", self._serve_openapi, methods=["GET"]))
@@ -133,7 +136,8 @@ class Api:
                     "200": {
                         "description": "The OpenAPI document",
                         "content": {"application/json": {"schema": {"type": "object"}}},
-                    }
+                    },
+                    "default": _problem_response("Any other problem"),
                 },
             }
         }
@@ -146,14 +150,11 @@ class Api:
 
 
 def _dispatch(by_method: dict[str, Endpoint]) -> Callable[[Request], Awaitable[Response]]:
-    allowed = ", ".join(sorted(by_method))
+    """One Starlette endpoint per path; Starlette has already answered 405 for other methods."""
 
     async def dispatch(request: Request) -> Response:
-        endpoint = by_method.get(request.method)
-        if endpoint is None and request.method == "HEAD":
-            endpoint = by_method.get("GET")
-        if endpoint is None:
-            raise Problem(METHOD_NOT_ALLOWED, headers={"Allow": allowed})
+        # HEAD is the only method Starlette adds by itself (beside GET).
+        endpoint = by_method.get(request.method) or by_method["GET"]
         return await _call(endpoint, request)
 
     return dispatch
