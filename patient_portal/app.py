@@ -20,6 +20,7 @@ from patient_portal.db import database
 from patient_portal.errors import UnexpectedErrorMiddleware, exception_handlers
 from patient_portal.i18n import load_catalogues
 from patient_portal.middleware import LocaleMiddleware, SecurityHeadersMiddleware
+from patient_portal.pubsub import InMemoryPubSub, PubSub, RedisPubSub
 from patient_portal.settings import Settings
 from patient_portal.static import MOUNT, StaticAssets
 from patient_portal.templating import build_templates
@@ -36,12 +37,18 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(database(settings))
+            pubsub: PubSub
             if settings.redis_url is not None:
                 from redis.asyncio import Redis
 
                 client = Redis.from_url(settings.redis_url.reveal(), socket_timeout=5)
                 stack.push_async_callback(client.aclose)
                 app.state.redis = client
+                pubsub = RedisPubSub(settings.redis_url.reveal())
+            else:
+                pubsub = InMemoryPubSub()
+            stack.push_async_callback(pubsub.close)
+            app.state.pubsub = pubsub
             logger.info("portal ready (database: %s)", settings.database.backend.value)
             yield
 
