@@ -19,6 +19,8 @@ from patient_portal.api.v1 import api
 from patient_portal.db import database
 from patient_portal.errors import UnexpectedErrorMiddleware, exception_handlers
 from patient_portal.i18n import load_catalogues
+from patient_portal.jobs import default_registry, running_jobs, utc_now
+from patient_portal.jobs.housekeeping import schedule_housekeeping
 from patient_portal.middleware import LocaleMiddleware, SecurityHeadersMiddleware
 from patient_portal.pubsub import InMemoryPubSub, PubSub, RedisPubSub
 from patient_portal.settings import Settings
@@ -32,6 +34,7 @@ def create_app(settings: Settings) -> Starlette:
     """A fully wired portal for ``settings``. Opening it (lifespan) connects to the database."""
     catalogues = load_catalogues()
     assets = StaticAssets()
+    job_registry = default_registry()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -49,6 +52,9 @@ def create_app(settings: Settings) -> Starlette:
                 pubsub = InMemoryPubSub()
             stack.push_async_callback(pubsub.close)
             app.state.pubsub = pubsub
+            jobs = await stack.enter_async_context(running_jobs(settings, job_registry))
+            await schedule_housekeeping(jobs, job_registry, utc_now())
+            app.state.jobs = jobs
             logger.info("portal ready (database: %s)", settings.database.backend.value)
             yield
 
@@ -73,4 +79,5 @@ def create_app(settings: Settings) -> Starlette:
     app.state.templates = build_templates(catalogues, assets)
     app.state.redis = None
     app.state.api = api
+    app.state.job_registry = job_registry
     return app

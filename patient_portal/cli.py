@@ -97,10 +97,20 @@ def _settings() -> Settings:
     return load_settings(os.environ)
 
 
+# Libraries that log SQL with its parameters (patient data) at DEBUG: never below INFO.
+QUIET_LOGGERS = ("tortoise", "tortoise.db_client", "aiosqlite", "asyncpg", "arq.jobs")
+
+
+def configure_logging(level: str) -> None:
+    """Log at ``level``, except that libraries that would log patient data stay at INFO."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    floor = max(logging.getLevelName(level), logging.INFO)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(floor)
+
+
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level)
 
 
 def _listen(settings: Settings, args: argparse.Namespace) -> Settings:
@@ -156,8 +166,7 @@ def _run_server(settings: Settings) -> None:
 def _worker(args: argparse.Namespace) -> int:
     settings = _settings()
     _configure_logging(settings)
-    from patient_portal.jobs.housekeeping import default_registry
-    from patient_portal.jobs.worker import run_worker
+    from patient_portal.jobs import default_registry, run_worker
 
     asyncio.run(run_worker(settings, default_registry()))
     return 0

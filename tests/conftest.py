@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -10,30 +9,30 @@ import pytest
 
 from patient_portal.db import database
 from patient_portal.settings import Settings
-from tests.support.databases import BACKEND, REDIS_URL, DatabaseFactory, settings_for
+from tests.support.databases import BACKEND, REDIS_URL, DatabaseFactory, run_sync, settings_for
 
 
 @pytest.fixture(scope="session")
 def database_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseFactory]:
     factory = DatabaseFactory(tmp_path_factory.mktemp("databases"))
     yield factory
-    asyncio.run(factory.close())
+    run_sync(factory.close())
 
 
 @pytest.fixture
 def settings(database_factory: DatabaseFactory, tmp_path: Path) -> Iterator[Settings]:
     """Settings on a fresh database with every migration applied."""
-    url = asyncio.run(database_factory.migrated())
+    url = run_sync(database_factory.migrated())
     yield settings_for(url, tmp_path / "var")
-    asyncio.run(database_factory.drop(url))
+    run_sync(database_factory.drop(url))
 
 
 @pytest.fixture
 def empty_settings(database_factory: DatabaseFactory, tmp_path: Path) -> Iterator[Settings]:
     """Settings on a fresh, empty database (no tables)."""
-    url = asyncio.run(database_factory.empty())
+    url = run_sync(database_factory.empty())
     yield settings_for(url, tmp_path / "var")
-    asyncio.run(database_factory.drop(url))
+    run_sync(database_factory.drop(url))
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Literal
 
@@ -13,7 +14,9 @@ from patient_portal.api.routing import Api
 from patient_portal.i18n import COOKIE, COOKIE_MAX_AGE
 
 
+@cache
 def product_version() -> str:
+    """The installed distribution's version (read once: the metadata lookup is slow)."""
     try:
         return version("tsunagu")
     except PackageNotFoundError:

@@ -93,6 +93,9 @@ class DatabaseJobQueue:
             self._notify()
         return str(record.id)
 
+    async def close(self) -> None:
+        """Nothing to release (the database belongs to the caller); here to match ArqJobQueue."""
+
 
 class InProcessRunner:
     """Runs due jobs from ``portal_job``: :meth:`run_due` once, or :meth:`start` a loop.
@@ -180,7 +183,7 @@ class InProcessRunner:
                 job.status = JobStatus.RUNNING
                 job.attempts += 1
                 return job
-            # Another runner claimed it first; look again.
+            logger.debug("job %s was claimed by another runner first", job.id)
 
     def _timeout(self, name: str) -> float:
         return self._registry.get(name).timeout if name in self._registry else DEFAULT_TIMEOUT

@@ -11,6 +11,7 @@ Errors::
      ├── DuplicateJob      a second job registered under a taken name
      ├── InvalidPayload    the payload does not survive a JSON round trip unchanged
      ├── InvalidSchedule   run_at is naive, or the key is empty or too long
+     ├── QueueUnavailable  the queue's store (Redis) did not answer; nothing was enqueued
      └── JobFailed         raised by the arq dispatcher once a job has failed for good
 """
 
@@ -53,6 +54,10 @@ class InvalidPayload(JobError, TypeError):
 
 class InvalidSchedule(JobError, ValueError):
     """``run_at`` is naive, or ``key`` is empty or longer than the column allows."""
+
+
+class QueueUnavailable(JobError):
+    """The job could not be stored: the queue's backing service is down or too slow."""
 
 
 class JobFailed(JobError):

@@ -12,8 +12,11 @@ import asyncio
 import os
 import shutil
 import uuid
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -25,6 +28,7 @@ BACKEND = os.environ.get("TSUNAGU_TEST_DATABASE", "sqlite")
 POSTGRES_URL = os.environ.get(
     "TSUNAGU_TEST_POSTGRES_URL", "postgres://tsunagu:tsunagu-test-only@127.0.0.1:5432/postgres"
 )
+T = TypeVar("T")
 REDIS_URL = os.environ.get("TSUNAGU_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
@@ -34,7 +38,9 @@ def _with_database(url: str, name: str) -> str:
 
 
 def settings_for(database_url: str, data_dir: Path) -> Settings:
-    backend = DatabaseBackend.POSTGRES if database_url.startswith("postgres") else DatabaseBackend.SQLITE
+    backend = (
+        DatabaseBackend.POSTGRES if database_url.startswith("postgres") else DatabaseBackend.SQLITE
+    )
     return replace(
         Settings(),
         data_dir=data_dir,
@@ -92,7 +98,7 @@ class DatabaseFactory:
 
     async def drop(self, url: str) -> None:
         if self.backend == "sqlite":
-            Path(url.removeprefix("sqlite://")).unlink(missing_ok=True)
+            Path(url.removeprefix("sqlite://")).unlink(missing_ok=True)  # noqa: ASYNC240
             return
         name = urlsplit(url).path.strip("/")
         conn = await self._admin()
@@ -115,5 +121,8 @@ class DatabaseFactory:
         self._made.clear()
 
 
-def run(coro: object) -> object:
-    return asyncio.run(coro)  # type: ignore[arg-type]
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion from synchronous code, even where a loop is running already
+    (Playwright's sync API keeps one on the main thread): it gets a thread of its own."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 
 import pytest
@@ -13,14 +12,14 @@ from schemathesis.openapi import from_url
 
 from patient_portal.api.v1 import api
 from patient_portal.app import create_app
-from tests.support.databases import DatabaseFactory, settings_for
+from tests.support.databases import DatabaseFactory, run_sync, settings_for
 from tests.support.live_server import serve
 
 
 def test_every_operation_survives_generated_requests(
     database_factory: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    url = asyncio.run(database_factory.migrated())
+    url = run_sync(database_factory.migrated())
     settings = settings_for(url, tmp_path_factory.mktemp("fuzz-var"))
     try:
         with serve(create_app(settings)) as base_url:
@@ -49,4 +48,4 @@ def test_every_operation_survives_generated_requests(
 
                 exercise()
     finally:
-        asyncio.run(database_factory.drop(url))
+        run_sync(database_factory.drop(url))

@@ -21,7 +21,7 @@ async def test_an_empty_database_migrates_and_a_second_run_changes_nothing(
     assert "portal.0001_initial" in first
     assert await migrate(empty_settings) == []
     async with database(empty_settings, global_fallback=False):
-        assert EXPECTED_TABLES <= set((await _schema(empty_settings)).keys())
+        assert set((await _schema(empty_settings)).keys()) >= EXPECTED_TABLES
 
 
 async def test_models_and_migrations_agree() -> None:
@@ -46,7 +46,7 @@ async def test_migrated_schema_is_exactly_the_schema_the_models_describe(
         await database_factory.drop(generated_url)
 
     migrated.pop("tortoise_migrations", None)
-    assert EXPECTED_TABLES <= set(generated)
+    assert set(generated) >= EXPECTED_TABLES
     assert migrated == generated
 
 

@@ -44,9 +44,7 @@ def test_browser_language_is_used_until_the_patient_chooses(client: TestClient) 
 
 
 def test_language_switch_remembers_the_choice(client: TestClient) -> None:
-    switched = client.post(
-        "/language", data={"locale": "en", "next": "/"}, follow_redirects=False
-    )
+    switched = client.post("/language", data={"locale": "en", "next": "/"}, follow_redirects=False)
     assert switched.status_code == 303
     assert switched.headers["location"] == "/"
     cookie = switched.headers["set-cookie"]
