@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything and run every check: ruff, mypy (strict), import contracts, then pytest on
-# SQLite and on PostgreSQL (with Redis). Starts PostgreSQL and Redis when they are not running.
+# SQLite and on PostgreSQL (with Redis and headless Chromium). Installs Chromium, PostgreSQL and
+# Redis from Debian's packages when missing, and starts PostgreSQL and Redis when not running.
 # Exits non-zero if any step failed; every step runs regardless, so one run shows everything.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh" || exit 1
@@ -48,6 +49,7 @@ step() {
   if ! "$@"; then failed+=("$name"); fi
 }
 
+step "Chromium (browser tests)" apt_install chromium
 step "PostgreSQL" ensure_postgres
 step "Redis" ensure_redis
 step "ruff check" ruff check .
