@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Mount
 
 from patient_portal import health, pages
 from patient_portal.api.v1 import api
+from patient_portal.crypto.keyring import keyring_for, use_keyring
 from patient_portal.db import database
 from patient_portal.errors import UnexpectedErrorMiddleware, exception_handlers
 from patient_portal.i18n import load_catalogues
@@ -39,6 +40,9 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            stack.enter_context(
+                use_keyring(keyring_for(settings.key_file, production=settings.is_production))
+            )
             await stack.enter_async_context(database(settings))
             pubsub: PubSub
             if settings.redis_url is not None:

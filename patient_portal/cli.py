@@ -166,9 +166,11 @@ def _run_server(settings: Settings) -> None:
 def _worker(args: argparse.Namespace) -> int:
     settings = _settings()
     _configure_logging(settings)
+    from patient_portal.crypto.keyring import keyring_for, use_keyring
     from patient_portal.jobs import default_registry, run_worker
 
-    asyncio.run(run_worker(settings, default_registry()))
+    with use_keyring(keyring_for(settings.key_file, production=settings.is_production)):
+        asyncio.run(run_worker(settings, default_registry()))
     return 0
 
 
@@ -211,13 +213,15 @@ def demo_settings(settings: Settings) -> Settings:
 def _demo(args: argparse.Namespace) -> int:
     settings = demo_settings(_listen(_settings(), args))
     _configure_logging(settings)
+    from patient_portal.crypto.keyring import keyring_for, use_keyring
     from patient_portal.db import database, migrate
     from patient_portal.demo import seed_demo_clinic
 
     async def prepare() -> object:
         await migrate(settings)
-        async with database(settings, global_fallback=False):
-            return await seed_demo_clinic()
+        with use_keyring(keyring_for(settings.key_file, production=settings.is_production)):
+            async with database(settings, global_fallback=False):
+                return await seed_demo_clinic()
 
     summary = asyncio.run(prepare())
     url = f"http://{_url_host(settings.host)}:{settings.port}/"

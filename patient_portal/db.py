@@ -28,7 +28,12 @@ logger = logging.getLogger(__name__)
 APPS: dict[str, tuple[list[str], str]] = {
     "booking": (["booking.models"], "booking.migrations"),
     "portal": (
-        ["patient_portal.accounts.models", "patient_portal.jobs.models"],
+        [
+            "patient_portal.accounts.models",
+            "patient_portal.auth.models",
+            "patient_portal.audit.models",
+            "patient_portal.jobs.models",
+        ],
         "patient_portal.migrations",
     ),
 }

@@ -10,7 +10,15 @@ from dataclasses import dataclass
 from datetime import date
 
 from booking.models import Clinic
-from patient_portal.accounts.models import Patient, Sex, StaffMember, StaffRole
+from patient_portal.accounts.models import (
+    Patient,
+    PatientAccount,
+    Relationship,
+    Sex,
+    StaffMember,
+    StaffRole,
+)
+from patient_portal.crypto.keyring import current_keyring
 
 DEMO_CLINIC_SLUG = "demo"
 
@@ -42,12 +50,19 @@ STAFF_KANA = {
     "reception@demo.tsunagu.invalid": "ミホン ウケツケ",
     "admin@demo.tsunagu.invalid": "ミホン カンリ",
 }
-# (family, given, family kana, given kana, birth date, sex, phone)
-PATIENTS = (
-    ("デモ", "太郎", "デモ", "タロウ", date(1948, 4, 1), Sex.MALE, "+819000000001"),
-    ("デモ", "梅子", "デモ", "ウメコ", date(1952, 11, 3), Sex.FEMALE, "+819000000002"),
-    ("見本", "桜", "ミホン", "サクラ", date(1990, 7, 7), Sex.FEMALE, "+818000000003"),
-)
+# Accounts by phone, each with its patients:
+# (family, given, family kana, given kana, birth date, sex, relationship to the account holder)
+PATIENTS = {
+    "+819000000001": (
+        ("デモ", "太郎", "デモ", "タロウ", date(1948, 4, 1), Sex.MALE, Relationship.SELF),
+        ("デモ", "梅子", "デモ", "ウメコ", date(1952, 11, 3), Sex.FEMALE, Relationship.SPOUSE),
+    ),
+    "+818000000003": (
+        ("見本", "桜", "ミホン", "サクラ", date(1990, 7, 7), Sex.FEMALE, Relationship.SELF),
+        ("見本", "葵", "ミホン", "アオイ", date(2019, 5, 5), Sex.FEMALE, Relationship.CHILD),
+    ),
+}
+PHONE_PURPOSE = "phone"
 
 
 async def seed_demo_clinic() -> DemoSummary:
@@ -72,21 +87,28 @@ async def seed_demo_clinic() -> DemoSummary:
                 "role": member.role,
             },
         )
-    for family, given, family_kana, given_kana, birth, sex, phone in PATIENTS:
-        await Patient.get_or_create(
-            phone=phone,
-            defaults={
-                "family_name": family,
-                "given_name": given,
-                "family_name_kana": family_kana,
-                "given_name_kana": given_kana,
-                "birth_date": birth,
-                "sex": sex,
-            },
+    keyring = current_keyring()
+    patient_count = 0
+    for phone, members in PATIENTS.items():
+        account, created = await PatientAccount.get_or_create(
+            phone_index=keyring.blind_index(phone, PHONE_PURPOSE), defaults={"phone": phone}
         )
+        if created:
+            for family, given, family_kana, given_kana, birth, sex, relationship in members:
+                await Patient.create(
+                    account=account,
+                    relationship=relationship,
+                    family_name=family,
+                    given_name=given,
+                    family_name_kana=family_kana,
+                    given_name_kana=given_kana,
+                    birth_date=birth,
+                    sex=sex,
+                )
+        patient_count += await Patient.filter(account=account).count()
     return DemoSummary(
         clinic_name=clinic.name,
         clinic_slug=clinic.slug,
         staff=STAFF,
-        patient_count=await Patient.filter(phone__in=[p[6] for p in PATIENTS]).count(),
+        patient_count=patient_count,
     )

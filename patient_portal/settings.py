@@ -117,6 +117,7 @@ class Settings:
     redis_url: Secret | None = None
     job_runner: JobRunner = JobRunner.INPROCESS
     secret_key: Secret = field(default_factory=lambda: Secret(""))
+    key_file: Path = Path("var/keys.json")
     public_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -163,6 +164,7 @@ VARIABLES: dict[str, str] = {
     "TSUNAGU_REDIS_URL": "redis://HOST:PORT/DB; when set, jobs, pub/sub and rate limits use Redis",
     "TSUNAGU_JOB_RUNNER": "inprocess or redis (default: redis when TSUNAGU_REDIS_URL is set)",
     "TSUNAGU_SECRET_KEY": "32+ characters; required in production (development: kept in DATA_DIR)",
+    "TSUNAGU_KEY_FILE": "keyring file (encryption at rest); required in production",
     "TSUNAGU_PUBLIC_URL": "the address patients use, for links in messages; https in production",
     "TSUNAGU_HOST": "address `serve` listens on (127.0.0.1)",
     "TSUNAGU_PORT": "port `serve` listens on (8000)",
@@ -226,6 +228,13 @@ def load_settings(environ: Mapping[str, str], *, create_dev_key: bool = True) ->
         if create_dev_key:
             secret_key = Secret(_development_secret_key(data_dir))
 
+    key_file_raw = get("KEY_FILE")
+    if is_production and not key_file_raw:
+        raise SettingsError(
+            "TSUNAGU_KEY_FILE", "is required in production mode (keep it outside the database)"
+        )
+    key_file = Path(key_file_raw) if key_file_raw else data_dir / "keys.json"
+
     public_url = _http_url("TSUNAGU_PUBLIC_URL", get("PUBLIC_URL", "http://127.0.0.1:8000"))
     if is_production and not public_url.startswith("https://"):
         raise SettingsError("TSUNAGU_PUBLIC_URL", "must be an https:// address in production mode")
@@ -261,6 +270,7 @@ def load_settings(environ: Mapping[str, str], *, create_dev_key: bool = True) ->
         redis_url=redis_url,
         job_runner=job_runner,
         secret_key=secret_key,
+        key_file=key_file,
         public_url=public_url,
         host=get("HOST", "127.0.0.1") or "127.0.0.1",
         port=_int("TSUNAGU_PORT", get("PORT", "8000"), 1, 65535),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from patient_portal.crypto.keyring import keyring_for, use_keyring
 from patient_portal.db import database
 from patient_portal.settings import Settings
 from tests.support.databases import BACKEND, REDIS_URL, DatabaseFactory, run_sync, settings_for
@@ -38,8 +39,10 @@ def empty_settings(database_factory: DatabaseFactory, tmp_path: Path) -> Iterato
 @pytest.fixture
 async def db(settings: Settings) -> AsyncIterator[Settings]:
     """Tortoise open on the test's migrated database, in the test's event loop."""
-    async with database(settings):
-        yield settings
+    keyring = keyring_for(settings.key_file, production=False)
+    with use_keyring(keyring):
+        async with database(settings):
+            yield settings
 
 
 @pytest.fixture

@@ -44,6 +44,7 @@ def settings_for(database_url: str, data_dir: Path) -> Settings:
     return replace(
         Settings(),
         data_dir=data_dir,
+        key_file=data_dir / "keys.json",
         database=DatabaseUrl(backend, Secret(database_url)),
         secret_key=Secret("t" * 48),
     )

@@ -84,12 +84,12 @@ def test_makemigrations_check_finds_no_missing_migration(clean_env: dict[str, st
 def test_demo_seeds_once_and_a_second_run_is_safe(clean_env: dict[str, str]) -> None:
     first = run("demo", "--no-serve", env=clean_env)
     assert first.returncode == 0, first.stderr
-    assert "つなぐ見本クリニック (3 demo patients)" in first.stdout
+    assert "つなぐ見本クリニック (4 demo patients)" in first.stdout
     assert "doctor1@demo.tsunagu.invalid" in first.stdout
     assert "http://127.0.0.1:8000/" in first.stdout
     second = run("demo", "--no-serve", env=clean_env)
     assert second.returncode == 0, second.stderr
-    assert "(3 demo patients)" in second.stdout
+    assert "(4 demo patients)" in second.stdout
     assert Path(clean_env["TSUNAGU_DATA_DIR"], "demo.sqlite3").exists()
 
 

@@ -24,6 +24,7 @@ STRONG_KEY = "k" * 40
 PRODUCTION = {
     "TSUNAGU_MODE": "production",
     "TSUNAGU_SECRET_KEY": STRONG_KEY,
+    "TSUNAGU_KEY_FILE": "/etc/tsunagu/keys.json",
     "TSUNAGU_PUBLIC_URL": "https://clinic.example.jp",
     "TSUNAGU_DATABASE_URL": "postgres://app:pw@db.internal:5432/tsunagu",
     "TSUNAGU_REDIS_URL": "redis://:cachepw@cache.internal:6379/0",
@@ -122,6 +123,7 @@ def test_a_wrong_value_names_the_variable_and_the_reason(
     ("missing_or_changed", "variable"),
     [
         ({"TSUNAGU_SECRET_KEY": ""}, "TSUNAGU_SECRET_KEY"),
+        ({"TSUNAGU_KEY_FILE": ""}, "TSUNAGU_KEY_FILE"),
         ({"TSUNAGU_PUBLIC_URL": "http://clinic.example.jp"}, "TSUNAGU_PUBLIC_URL"),
         ({"TSUNAGU_SMS_PROVIDER": "console"}, "TSUNAGU_SMS_PROVIDER"),
         ({"TSUNAGU_PAYMENT_PROVIDER": "console"}, "TSUNAGU_PAYMENT_PROVIDER"),

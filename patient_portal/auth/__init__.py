@@ -1,0 +1,1 @@
+"""Authentication: passwords, second factors, SMS codes, sessions, API tokens and rate limits."""
