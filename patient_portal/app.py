@@ -7,8 +7,9 @@ to requests through ``app.state``; nothing is opened at import time.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import datetime
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -16,6 +17,13 @@ from starlette.routing import BaseRoute, Mount
 
 from patient_portal import health, pages
 from patient_portal.api.v1 import api
+from patient_portal.auth.middleware import AuthMiddleware, CsrfMiddleware
+from patient_portal.auth.verifier import Verifier
+from patient_portal.errors import refuse_csrf
+from patient_portal.identity_wiring import build_identity, build_verifier
+from patient_portal.views import api_identity  # noqa: F401 - registers its endpoints on `api`
+from patient_portal.views import patient as patient_views
+from patient_portal.views import staff as staff_views
 from patient_portal.crypto.keyring import keyring_for, use_keyring
 from patient_portal.db import database
 from patient_portal.errors import UnexpectedErrorMiddleware, exception_handlers
@@ -31,8 +39,18 @@ from patient_portal.templating import build_templates
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings) -> Starlette:
-    """A fully wired portal for ``settings``. Opening it (lifespan) connects to the database."""
+def create_app(
+    settings: Settings,
+    *,
+    demo: bool = False,
+    verifier: Verifier | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> Starlette:
+    """A fully wired portal for ``settings``. Opening it (lifespan) connects to the database.
+
+    ``demo`` makes the console SMS provider accept a fixed code (``tsunagu demo`` only);
+    ``verifier`` and ``clock`` replace the configured ones (tests).
+    """
     catalogues = load_catalogues()
     assets = StaticAssets()
     job_registry = default_registry()
@@ -56,6 +74,13 @@ def create_app(settings: Settings) -> Starlette:
                 pubsub = InMemoryPubSub()
             stack.push_async_callback(pubsub.close)
             app.state.pubsub = pubsub
+            sms = verifier or build_verifier(settings, clock, demo=demo)
+            if hasattr(sms, "aclose"):
+                stack.push_async_callback(sms.aclose)
+            identity = build_identity(settings, redis=app.state.redis, clock=clock, verifier=sms)
+            app.state.identity = identity
+            app.state.audit = identity.audit
+            app.state.resolve_auth = identity.resolve
             jobs = await stack.enter_async_context(running_jobs(settings, job_registry))
             await schedule_housekeeping(jobs, job_registry, utc_now())
             app.state.jobs = jobs
@@ -64,6 +89,8 @@ def create_app(settings: Settings) -> Starlette:
 
     routes: list[BaseRoute] = [
         *pages.routes,
+        *patient_views.routes,
+        *staff_views.routes,
         *health.routes,
         *api.routes(),
         Mount(MOUNT, app=assets, name="static"),
@@ -74,13 +101,20 @@ def create_app(settings: Settings) -> Starlette:
             Middleware(SecurityHeadersMiddleware),
             Middleware(LocaleMiddleware, default_locale=settings.default_locale),
             Middleware(UnexpectedErrorMiddleware),
+            Middleware(AuthMiddleware),
+            Middleware(
+                CsrfMiddleware,
+                secret_key=settings.secret_key.reveal(),
+                refuse=refuse_csrf,
+                secure_cookie=settings.is_production,
+            ),
         ],
         exception_handlers=exception_handlers,
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.catalogues = catalogues
-    app.state.templates = build_templates(catalogues, assets)
+    app.state.templates = build_templates(catalogues, assets, settings.secret_key.reveal())
     app.state.redis = None
     app.state.api = api
     app.state.job_registry = job_registry

@@ -11,6 +11,7 @@ from datetime import date
 
 from booking.models import Clinic
 from patient_portal.accounts.models import (
+    ClinicRegistration,
     Patient,
     PatientAccount,
     Relationship,
@@ -106,6 +107,12 @@ async def seed_demo_clinic() -> DemoSummary:
                     sex=sex,
                 )
         patient_count += await Patient.filter(account=account).count()
+    registered = await ClinicRegistration.filter(clinic=clinic).count()
+    for patient in await Patient.filter(registrations=None).order_by("created_at"):
+        registered += 1
+        await ClinicRegistration.create(
+            clinic=clinic, patient=patient, patient_number=f"{registered:06d}"
+        )
     return DemoSummary(
         clinic_name=clinic.name,
         clinic_slug=clinic.slug,

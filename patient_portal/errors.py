@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from patient_portal.i18n import N_
-from patient_portal.problems import INTERNAL, Problem, for_status
+from patient_portal.problems import FORBIDDEN, INTERNAL, Problem, Text, for_status
 from patient_portal.templating import request_locale
 
 logger = logging.getLogger(__name__)
@@ -50,8 +50,13 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith(API_PREFIX)
 
 
-def _page(request: Request, status: int, headers: dict[str, str] | None = None) -> Response:
-    heading, message = PAGE_TEXT.get(status, GENERIC_TEXT)
+def _page(
+    request: Request,
+    status: int,
+    headers: dict[str, str] | None = None,
+    message: str | None = None,
+) -> Response:
+    heading, explanation = PAGE_TEXT.get(status, GENERIC_TEXT)
     templates = request.app.state.templates
     catalogue = request.app.state.catalogues.get(request_locale(request))
     return templates.TemplateResponse(  # type: ignore[no-any-return]
@@ -60,7 +65,7 @@ def _page(request: Request, status: int, headers: dict[str, str] | None = None) 
         {
             "status": status,
             "heading": catalogue.ugettext(heading),
-            "message": catalogue.ugettext(message),
+            "message": message or catalogue.ugettext(explanation),
         },
         status_code=status,
         headers=headers,
@@ -77,7 +82,7 @@ async def handle_problem(request: Request, exc: Exception) -> Response:
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)  # noqa: S101 - registered for HTTPException only
     headers = dict(exc.headers or {})
-    if exc.status_code in (204, 304):
+    if exc.status_code in (204, 304) or 300 <= exc.status_code < 400:
         return Response(status_code=exc.status_code, headers=headers)
     if _is_api(request):
         problem = Problem(for_status(exc.status_code), headers=headers)
@@ -129,6 +134,25 @@ class UnexpectedErrorMiddleware:
                 raise RuntimeError("response failed after it started") from None
             response = unexpected_error_response(Request(scope))
             await response(scope, receive, send)
+
+
+CSRF_REFUSED = Text(
+    "フォームの有効期限が切れたか、別のページから送信されました。ページを再読み込みしてから"
+    "もう一度お試しください",
+    "This form has expired or was sent from another page. Reload the page and try again.",
+)
+
+
+async def refuse_csrf(scope: Scope, receive: Receive, send: Send) -> None:
+    """The answer to a write without a valid CSRF token: 403, as a problem or a page."""
+    request = Request(scope)
+    if _is_api(request):
+        response: Response = Problem(FORBIDDEN, CSRF_REFUSED).to_response(
+            request_locale(request), request.url.path
+        )
+    else:
+        response = _page(request, 403, message=CSRF_REFUSED.in_locale(request_locale(request)))
+    await response(scope, receive, send)
 
 
 exception_handlers = {

@@ -9,7 +9,8 @@ import jinja2
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
-from patient_portal.i18n import SUPPORTED, Catalogues, language_name
+from patient_portal.auth.middleware import auth_of, csrf_token_for
+from patient_portal.i18n import SUPPORTED, Catalogues, N_, language_name
 from patient_portal.static import StaticAssets
 
 TEMPLATE_DIR: Final = Path(__file__).parent / "templates"
@@ -21,19 +22,42 @@ def request_locale(request: Request) -> str:
     return locale if isinstance(locale, str) else "ja"
 
 
-def build_templates(catalogues: Catalogues, assets: StaticAssets) -> Jinja2Templates:
+ROLE_NAMES: Final = {
+    "receptionist": N_("Receptionist"),
+    "nurse": N_("Nurse"),
+    "doctor": N_("Doctor"),
+    "clinic_admin": N_("Clinic administrator"),
+    "platform_operator": N_("Platform operator"),
+}
+
+
+def build_templates(
+    catalogues: Catalogues, assets: StaticAssets, secret_key: str
+) -> Jinja2Templates:
     languages = [(code, language_name(code)) for code in SUPPORTED]
 
     def context(request: Request) -> dict[str, Any]:
         locale = request_locale(request)
         translations = catalogues.get(locale)
+
+        def gettext(message: str, **variables: Any) -> str:
+            text = translations.ugettext(message)
+            return text % variables if variables else text
+
+        def role_name(role: str) -> str:
+            return translations.ugettext(ROLE_NAMES.get(role, role))
+
+        auth = auth_of(request)
         return {
             "locale": locale,
             "languages": languages,
-            "_": translations.ugettext,
-            "gettext": translations.ugettext,
+            "_": gettext,
+            "gettext": gettext,
             "ngettext": translations.ungettext,
             "static_url": assets.url,
+            "csrf_token": csrf_token_for(secret_key, auth),
+            "principal": auth.principal,
+            "role_name": role_name,
         }
 
     environment = jinja2.Environment(

@@ -166,3 +166,21 @@ class StaffInvitation(Model):
 
     class Meta:
         table = "portal_staff_invitation"
+
+
+class ClinicRegistration(Model):
+    """A patient registered at a clinic (診察券). Staff see a patient only through this link."""
+
+    id = fields.UUIDField(primary_key=True)
+    clinic: fields.ForeignKeyRelation[Clinic] = fields.ForeignKeyField(
+        "booking.Clinic", related_name="registrations", on_delete=fields.RESTRICT
+    )
+    patient: fields.ForeignKeyRelation[Patient] = fields.ForeignKeyField(
+        "portal.Patient", related_name="registrations", on_delete=fields.RESTRICT
+    )
+    patient_number = fields.CharField(max_length=20)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "portal_clinic_registration"
+        unique_together = (("clinic", "patient"), ("clinic", "patient_number"))

@@ -17,6 +17,7 @@ webhooks) and needs only this thin layer over pydantic, whose schemas it reuses 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -39,6 +40,7 @@ from patient_portal.problems import (
 )
 
 MAX_BODY_BYTES: Final = 1_048_576
+PATH_PARAMETER: Final = re.compile(r"{(\w+)}")
 
 Handler = Callable[..., Awaitable[BaseModel | Response]]
 
@@ -233,13 +235,19 @@ def _operation(endpoint: Endpoint, schemas: dict[str, Any]) -> dict[str, Any]:
     }
     if endpoint.description:
         operation["description"] = endpoint.description
+    parameters: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in PATH_PARAMETER.findall(endpoint.path)
+    ]
     if endpoint.query is not None:
         schema = endpoint.query.model_json_schema()
         required = set(schema.get("required", []))
-        operation["parameters"] = [
+        parameters += [
             {"name": name, "in": "query", "required": name in required, "schema": prop}
             for name, prop in schema.get("properties", {}).items()
         ]
+    if parameters:
+        operation["parameters"] = parameters
     success: dict[str, Any] = {"description": "Success"}
     if endpoint.response is not None:
         success["content"] = {

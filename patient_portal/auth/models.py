@@ -28,7 +28,6 @@ class Session(Model):
     created_at = fields.DatetimeField()
     last_seen_at = fields.DatetimeField()
     expires_at = fields.DatetimeField()
-    revoked_at = fields.DatetimeField(null=True)
     ip = fields.CharField(max_length=45, default="")
     user_agent = fields.CharField(max_length=200, default="")
 

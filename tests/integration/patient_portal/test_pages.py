@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 from patient_portal.app import create_app
 from patient_portal.settings import Secret, Settings
+from tests.support.web import post_form
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ def test_browser_language_is_used_until_the_patient_chooses(client: TestClient) 
 
 
 def test_language_switch_remembers_the_choice(client: TestClient) -> None:
-    switched = client.post("/language", data={"locale": "en", "next": "/"}, follow_redirects=False)
+    switched = post_form(client, "/language", {"locale": "en", "next": "/"}, follow_redirects=False)
     assert switched.status_code == 303
     assert switched.headers["location"] == "/"
     cookie = switched.headers["set-cookie"]
@@ -53,22 +54,22 @@ def test_language_switch_remembers_the_choice(client: TestClient) -> None:
     assert "SameSite=lax" in cookie.replace("samesite", "SameSite")
     page = client.get("/")
     assert '<html lang="en">' in page.text
-    back = client.post("/language", data={"locale": "ja", "next": "/"})
+    back = post_form(client, "/language", {"locale": "ja", "next": "/"})
     assert '<html lang="ja">' in back.text
 
 
 @pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil", "x"])
 def test_language_switch_never_redirects_off_site(client: TestClient, target: str) -> None:
-    response = client.post(
-        "/language", data={"locale": "en", "next": target}, follow_redirects=False
+    response = post_form(
+        client, "/language", {"locale": "en", "next": target}, follow_redirects=False
     )
     assert response.headers["location"] == "/"
 
 
 def test_unknown_language_is_ignored(client: TestClient) -> None:
-    response = client.post("/language", data={"locale": "xx"}, follow_redirects=False)
+    response = post_form(client, "/language", {"locale": "xx"}, follow_redirects=False)
     assert response.status_code == 303
-    assert "set-cookie" not in response.headers
+    assert "tsunagu_lang" not in response.headers.get("set-cookie", "")
 
 
 def test_not_found_page_in_both_languages(client: TestClient) -> None:

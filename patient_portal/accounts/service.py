@@ -1,0 +1,101 @@
+"""Patient records: read and change them, for the account holder or their clinic's staff.
+
+Authorisation happens before these are called (the policy layer); these functions only load
+and store, and say which clinics a patient belongs to so the policy can decide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from patient_portal.accounts.models import (
+    ClinicRegistration,
+    Patient,
+    PatientAccount,
+    Relationship,
+    Sex,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PatientView:
+    """What pages and the API show of a patient (a plain value, never an ORM row)."""
+
+    id: str
+    relationship: Relationship
+    family_name: str
+    given_name: str
+    family_name_kana: str
+    given_name_kana: str
+    birth_date: date
+    sex: Sex
+    postal_code: str | None
+    email: str | None
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.family_name} {self.given_name}"
+
+    @property
+    def full_kana(self) -> str:
+        return f"{self.family_name_kana} {self.given_name_kana}"
+
+
+def view_of(patient: Patient) -> PatientView:
+    return PatientView(
+        id=str(patient.id),
+        relationship=patient.relationship,
+        family_name=patient.family_name,
+        given_name=patient.given_name,
+        family_name_kana=patient.family_name_kana,
+        given_name_kana=patient.given_name_kana,
+        birth_date=patient.birth_date,
+        sex=patient.sex,
+        postal_code=patient.postal_code,
+        email=patient.email,
+    )
+
+
+async def patients_of_account(account_id: str) -> list[PatientView]:
+    rows = await Patient.filter(account_id=account_id).order_by("created_at")
+    return [view_of(row) for row in rows]
+
+
+async def find_patient(patient_id: str) -> Patient | None:
+    try:
+        return await Patient.get_or_none(id=patient_id)
+    except ValueError:  # not a UUID: the same answer as a patient that does not exist
+        return None
+
+
+async def clinics_of(patient_id: str) -> frozenset[str]:
+    ids = await ClinicRegistration.filter(patient_id=patient_id).values_list(
+        "clinic_id", flat=True
+    )
+    return frozenset(str(i) for i in ids)
+
+
+async def add_patient(
+    account_id: str, relationship: Relationship, fields: dict[str, object]
+) -> PatientView:
+    account = await PatientAccount.get(id=account_id)
+    patient = await Patient.create(account=account, relationship=relationship, **fields)
+    return view_of(patient)
+
+
+async def update_patient(patient: Patient, fields: dict[str, object]) -> PatientView:
+    for name, value in fields.items():
+        setattr(patient, name, value)
+    await patient.save()
+    return view_of(patient)
+
+
+async def clinic_patients(clinic_id: str) -> list[tuple[str, PatientView]]:
+    """(patient number, patient) for every patient registered at the clinic."""
+    rows = (
+        await ClinicRegistration.filter(clinic_id=clinic_id)
+        .order_by("patient_number")
+        .prefetch_related("patient")
+    )
+    return [(row.patient_number, view_of(row.patient)) for row in rows]

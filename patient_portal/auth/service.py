@@ -1,0 +1,602 @@
+"""Sign-in use cases for patients (SMS code) and staff (password + second factor).
+
+Every outcome is audited; every failure looks the same from outside (no "unknown account"), and
+every attempt counts against rate limits per account and per IP address before any work is done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from patient_portal.accounts.models import (
+    Patient,
+    PatientAccount,
+    PasswordHistory,
+    RecoveryCode,
+    StaffInvitation,
+    StaffMember,
+)
+from patient_portal.audit.models import Outcome
+from patient_portal.audit.service import AuditEvent, AuditLog
+from patient_portal.auth import passwords, totp
+from patient_portal.auth.middleware import AuthContext
+from patient_portal.auth.models import PrincipalKind
+from patient_portal.auth.phone import normalise_mobile
+from patient_portal.auth.policy import Principal, Role
+from patient_portal.auth.ratelimit import RateLimiter
+from patient_portal.auth.sessions import SessionData, Sessions
+from patient_portal.auth.tokens import TokenPair, Tokens
+from patient_portal.auth.verifier import Verifier
+from patient_portal.crypto.keyring import current_keyring
+from patient_portal.problems import Text
+
+logger = logging.getLogger(__name__)
+
+PHONE_PURPOSE: Final = "phone"
+INVITATION_LIFETIME: Final = timedelta(days=3)
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    name: str
+    limit: int
+    window: timedelta
+
+
+# (per what, how many, in what window). Sign-in failures lock an account for the window.
+SIGN_IN_PER_ACCOUNT: Final = Limit("signin-account", 5, timedelta(minutes=15))
+SIGN_IN_PER_IP: Final = Limit("signin-ip", 30, timedelta(minutes=15))
+SMS_PER_PHONE: Final = Limit("sms-phone", 3, timedelta(minutes=10))
+SMS_PER_PHONE_DAY: Final = Limit("sms-phone-day", 10, timedelta(days=1))
+SMS_PER_IP: Final = Limit("sms-ip", 10, timedelta(hours=1))
+CODE_PER_PHONE: Final = Limit("code-phone", 5, timedelta(minutes=10))
+CODE_PER_IP: Final = Limit("code-ip", 30, timedelta(minutes=10))
+
+
+class AuthError(Exception):
+    """A sign-in step failed. ``text`` is safe to show; it never says whether an account exists."""
+
+    status = 400
+
+    def __init__(self, text: Text, *, retry_after: int | None = None) -> None:
+        super().__init__(text.en)
+        self.text = text
+        self.retry_after = retry_after
+
+
+class RateLimited(AuthError):
+    status = 429
+
+
+class InvalidCredentials(AuthError):
+    status = 401
+
+
+WRONG_CODE = Text(
+    "確認コードが正しくないか、有効期限が切れています。もう一度お試しください",
+    "The code is wrong or has expired. Please try again.",
+)
+WRONG_CREDENTIALS = Text(
+    "ログインIDまたはパスワード、確認コードが正しくありません",
+    "The login ID, password or code is not correct.",
+)
+TOO_MANY = Text(
+    "試行回数が多すぎます。しばらく待ってからお試しください",
+    "Too many attempts. Please wait a while and try again.",
+)
+INVITATION_INVALID = Text(
+    "招待リンクが無効か、有効期限が切れています。管理者に再発行を依頼してください",
+    "This invitation link is invalid or has expired. Ask your administrator for a new one.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """Where a request comes from, for rate limits and the audit log."""
+
+    ip: str = ""
+    user_agent: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    session_token: str | None = None
+    tokens: TokenPair | None = None
+    principal_id: str = ""
+    needs_profile: bool = False
+    needs_totp_enrolment: bool = False
+
+
+def _key(limit: Limit, subject: str) -> str:
+    # Keys name no phone number or login id: operators can read rate-limit keys.
+    digest = hashlib.sha256(subject.encode()).hexdigest()[:32]
+    return f"{limit.name}:{digest}"
+
+
+class Identity:
+    def __init__(
+        self,
+        *,
+        sessions: Sessions,
+        tokens: Tokens,
+        verifier: Verifier,
+        limiter: RateLimiter,
+        audit: AuditLog,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.sessions = sessions
+        self.tokens = tokens
+        self.verifier = verifier
+        self.limiter = limiter
+        self.audit = audit
+        self._clock = clock
+
+    def now(self) -> datetime:
+        return self._clock().astimezone(UTC)
+
+    # -- who is asking ------------------------------------------------------------------------
+
+    async def resolve(self, session_token: str | None, bearer: str | None) -> AuthContext:
+        if bearer:
+            owner = await self.tokens.authenticate(bearer)
+            if owner is None:
+                return AuthContext(via_bearer=True)
+            principal = await self.principal(owner.kind, owner.principal_id)
+            return AuthContext(principal=principal, via_bearer=True)
+        if not session_token:
+            return AuthContext()
+        session = await self.sessions.load(session_token)
+        if session is None:
+            return AuthContext()
+        principal = None
+        if not session.mfa_pending:
+            principal = await self.principal(session.kind, session.principal_id)
+        return AuthContext(principal=principal, session=session, session_token=session_token)
+
+    async def principal(self, kind: PrincipalKind, principal_id: str) -> Principal | None:
+        if kind is PrincipalKind.STAFF:
+            staff = await StaffMember.get_or_none(id=principal_id, is_active=True)
+            if staff is None:
+                return None
+            return Principal(
+                kind="staff",
+                id=str(staff.id),
+                role=Role(staff.role.value),
+                clinic_id=str(staff.clinic_id) if staff.clinic_id else "",  # type: ignore[attr-defined]
+            )
+        account = await PatientAccount.get_or_none(id=principal_id, is_active=True)
+        if account is None:
+            return None
+        ids = await Patient.filter(account=account).values_list("id", flat=True)
+        return Principal(
+            kind="patient",
+            id=str(account.id),
+            role=Role.PATIENT,
+            patient_ids=frozenset(str(i) for i in ids),
+        )
+
+    async def principal_staff(self, staff_id: str) -> StaffMember | None:
+        return await StaffMember.get_or_none(id=staff_id, is_active=True)
+
+    async def _limit(self, limit: Limit, subject: str) -> None:
+        decision = await self.limiter.hit(_key(limit, subject), limit=limit.limit, window=limit.window)
+        if not decision.allowed:
+            raise RateLimited(TOO_MANY, retry_after=int(decision.retry_after) or 1)
+
+    async def _audit(self, event: AuditEvent) -> None:
+        await self.audit.record(event, now=self.now())
+
+    # -- patients: SMS code -------------------------------------------------------------------
+
+    async def send_code(self, raw_phone: str, client: Client, *, locale: str) -> str:
+        """Normalise the number and send a code; returns the E.164 number. Raises PhoneError,
+        RateLimited or a VerifierError. Says the same whether or not an account exists."""
+        phone = normalise_mobile(raw_phone)
+        await self._limit(SMS_PER_IP, client.ip)
+        await self._limit(SMS_PER_PHONE, phone)
+        await self._limit(SMS_PER_PHONE_DAY, phone)
+        await self.verifier.start(phone, locale=locale)
+        await self._audit(
+            AuditEvent(
+                action="auth.sms_sent",
+                outcome=Outcome.SUCCESS,
+                actor_kind="anonymous",
+                target_kind="phone",
+                target_id=current_keyring().blind_index(phone, PHONE_PURPOSE)[:16],
+                ip=client.ip,
+                user_agent=client.user_agent,
+            )
+        )
+        return phone
+
+    async def verify_code(
+        self, phone: str, code: str, client: Client, *, want_tokens: bool = False
+    ) -> SignedIn:
+        """Check the code; on success sign in (creating the account on first use)."""
+        phone = normalise_mobile(phone)
+        await self._limit(CODE_PER_IP, client.ip)
+        await self._limit(CODE_PER_PHONE, phone)
+        index = current_keyring().blind_index(phone, PHONE_PURPOSE)
+        if not await self.verifier.check(phone, code.strip()):
+            await self._audit(
+                AuditEvent(
+                    action="auth.sign_in",
+                    outcome=Outcome.FAILURE,
+                    actor_kind="anonymous",
+                    target_kind="phone",
+                    target_id=index[:16],
+                    ip=client.ip,
+                    user_agent=client.user_agent,
+                    detail={"method": "sms"},
+                )
+            )
+            raise InvalidCredentials(WRONG_CODE)
+        account, created = await PatientAccount.get_or_create(
+            phone_index=index, defaults={"phone": phone}
+        )
+        if not account.is_active:
+            raise InvalidCredentials(WRONG_CODE)
+        account.last_sign_in_at = self.now()
+        await account.save(update_fields=["last_sign_in_at", "updated_at"])
+        await self.limiter.reset(_key(CODE_PER_PHONE, phone))
+        await self._audit(
+            AuditEvent(
+                action="auth.sign_up" if created else "auth.sign_in",
+                outcome=Outcome.SUCCESS,
+                actor_kind="patient",
+                actor_id=str(account.id),
+                actor_role="patient",
+                ip=client.ip,
+                user_agent=client.user_agent,
+                detail={"method": "sms"},
+            )
+        )
+        needs_profile = not await Patient.filter(account=account).exists()
+        return await self._signed_in(
+            PrincipalKind.PATIENT, str(account.id), client, want_tokens, needs_profile=needs_profile
+        )
+
+    async def _signed_in(
+        self,
+        kind: PrincipalKind,
+        principal_id: str,
+        client: Client,
+        want_tokens: bool,
+        *,
+        replacing: str | None = None,
+        needs_profile: bool = False,
+    ) -> SignedIn:
+        if want_tokens:
+            pair = await self.tokens.issue(kind, principal_id)
+            return SignedIn(tokens=pair, principal_id=principal_id, needs_profile=needs_profile)
+        token, _ = await self.sessions.start(
+            kind, principal_id, ip=client.ip, user_agent=client.user_agent, replacing=replacing
+        )
+        return SignedIn(session_token=token, principal_id=principal_id, needs_profile=needs_profile)
+
+    # -- staff: password, then a second factor ------------------------------------------------
+
+    async def staff_password(
+        self, login_id: str, password: str, client: Client
+    ) -> tuple[str, bool]:
+        """First step: returns a short-lived, MFA-pending session token and whether the member
+        still has to enrol TOTP. Any failure is the same InvalidCredentials."""
+        login = login_id.strip().lower()
+        await self._limit(SIGN_IN_PER_IP, client.ip)
+        await self._limit(SIGN_IN_PER_ACCOUNT, login)
+        staff = await StaffMember.get_or_none(login_id=login)
+        valid = (
+            staff is not None
+            and staff.is_active
+            and staff.password_hash is not None
+            and passwords.verify_password(staff.password_hash, password)
+        )
+        if not valid or staff is None:
+            if staff is None:
+                passwords.verify_password(passwords.DUMMY_HASH, password)  # same time either way
+            await self._staff_failure(staff, client, "password")
+            raise InvalidCredentials(WRONG_CREDENTIALS)
+        token, _ = await self.sessions.start(
+            PrincipalKind.STAFF,
+            str(staff.id),
+            mfa_pending=True,
+            ip=client.ip,
+            user_agent=client.user_agent,
+        )
+        return token, staff.totp_secret is None
+
+    async def staff_second_factor(
+        self, pending: SessionData, pending_token: str, code: str, client: Client
+    ) -> SignedIn:
+        """Second step: a TOTP code (or a recovery code) finishes sign-in in a NEW session."""
+        staff = await StaffMember.get_or_none(id=pending.principal_id, is_active=True)
+        if staff is None or not pending.mfa_pending or staff.totp_secret is None:
+            raise InvalidCredentials(WRONG_CREDENTIALS)
+        await self._limit(SIGN_IN_PER_ACCOUNT, staff.login_id)
+        method = await self._check_second_factor(staff, code)
+        if method is None:
+            await self._staff_failure(staff, client, "totp")
+            raise InvalidCredentials(WRONG_CREDENTIALS)
+        return await self._staff_signed_in(staff, client, method, pending_token)
+
+    async def _check_second_factor(self, staff: StaffMember, code: str) -> str | None:
+        assert staff.totp_secret is not None  # noqa: S101 - checked by the caller
+        step = totp.verify(
+            staff.totp_secret, code.strip(), now=self.now(), last_step=staff.totp_last_step
+        )
+        if step is not None:
+            updated = await StaffMember.filter(
+                id=staff.id, totp_last_step=staff.totp_last_step
+            ).update(totp_last_step=step)
+            return "totp" if updated else None  # a concurrent use of the same code loses
+        digest = totp.hash_recovery_code(code)
+        used = await RecoveryCode.filter(staff=staff, code_hash=digest, used_at=None).update(
+            used_at=self.now()
+        )
+        return "recovery_code" if used else None
+
+    async def _staff_signed_in(
+        self, staff: StaffMember, client: Client, method: str, pending_token: str | None
+    ) -> SignedIn:
+        await self.limiter.reset(_key(SIGN_IN_PER_ACCOUNT, staff.login_id))
+        staff.last_sign_in_at = self.now()
+        await staff.save(update_fields=["last_sign_in_at", "updated_at"])
+        await self._audit(
+            AuditEvent(
+                action="auth.sign_in",
+                outcome=Outcome.SUCCESS,
+                actor_kind="staff",
+                actor_id=str(staff.id),
+                actor_role=staff.role.value,
+                clinic_id=str(staff.clinic_id or ""),  # type: ignore[attr-defined]
+                ip=client.ip,
+                user_agent=client.user_agent,
+                detail={"method": method},
+            )
+        )
+        return await self._signed_in(
+            PrincipalKind.STAFF, str(staff.id), client, False, replacing=pending_token
+        )
+
+    async def _staff_failure(self, staff: StaffMember | None, client: Client, step: str) -> None:
+        await self._audit(
+            AuditEvent(
+                action="auth.sign_in",
+                outcome=Outcome.FAILURE,
+                actor_kind="staff" if staff else "anonymous",
+                actor_id=str(staff.id) if staff else "",
+                actor_role=staff.role.value if staff else "",
+                clinic_id=str(staff.clinic_id or "") if staff else "",  # type: ignore[attr-defined]
+                ip=client.ip,
+                user_agent=client.user_agent,
+                detail={"step": step},
+            )
+        )
+
+    async def staff_api_sign_in(
+        self, login_id: str, password: str, code: str, client: Client
+    ) -> TokenPair:
+        """The API's one-shot staff sign-in: password and TOTP together, tokens out."""
+        pending_token, needs_enrolment = await self.staff_password(login_id, password, client)
+        pending = await self.sessions.load(pending_token)
+        await self.sessions.end(pending_token)
+        if needs_enrolment or pending is None:
+            raise InvalidCredentials(WRONG_CREDENTIALS)
+        staff = await StaffMember.get(id=pending.principal_id)
+        await self._limit(SIGN_IN_PER_ACCOUNT, staff.login_id)
+        method = await self._check_second_factor(staff, code)
+        if method is None:
+            await self._staff_failure(staff, client, "totp")
+            raise InvalidCredentials(WRONG_CREDENTIALS)
+        await self._staff_signed_in(staff, client, method, None)
+        return await self.tokens.issue(PrincipalKind.STAFF, str(staff.id))
+
+    # -- staff: enrolment, invitations --------------------------------------------------------
+
+    async def begin_totp_enrolment(self, staff_id: str) -> str:
+        """A fresh secret for the enrolment page (kept in the form until confirmed)."""
+        return totp.new_secret()
+
+    async def finish_totp_enrolment(
+        self, pending: SessionData, pending_token: str, secret: str, code: str, client: Client
+    ) -> tuple[SignedIn, list[str]]:
+        """Confirm the new secret with a code; store it, issue recovery codes (shown once)."""
+        staff = await StaffMember.get_or_none(id=pending.principal_id, is_active=True)
+        if staff is None or not pending.mfa_pending or staff.totp_secret is not None:
+            raise InvalidCredentials(WRONG_CREDENTIALS)
+        await self._limit(SIGN_IN_PER_ACCOUNT, staff.login_id)
+        step = totp.verify(secret, code.strip(), now=self.now(), last_step=None)
+        if step is None:
+            await self._staff_failure(staff, client, "totp_enrolment")
+            raise InvalidCredentials(WRONG_CODE)
+        staff.totp_secret = secret
+        staff.totp_last_step = step
+        staff.totp_enrolled_at = self.now()
+        await staff.save(
+            update_fields=["totp_secret", "totp_last_step", "totp_enrolled_at", "updated_at"]
+        )
+        codes = totp.new_recovery_codes()
+        await RecoveryCode.filter(staff=staff).delete()
+        for code_value in codes:
+            await RecoveryCode.create(staff=staff, code_hash=totp.hash_recovery_code(code_value))
+        await self._audit(
+            AuditEvent(
+                action="auth.mfa_enrolled",
+                outcome=Outcome.SUCCESS,
+                actor_kind="staff",
+                actor_id=str(staff.id),
+                actor_role=staff.role.value,
+                clinic_id=str(staff.clinic_id or ""),  # type: ignore[attr-defined]
+                ip=client.ip,
+                user_agent=client.user_agent,
+            )
+        )
+        signed_in = await self._staff_signed_in(staff, client, "totp_enrolment", pending_token)
+        return signed_in, codes
+
+    async def invite(
+        self, admin: Principal, *, login_id: str, display_name: str, display_name_kana: str,
+        role: Role, client: Client,
+    ) -> str:
+        """Create a single-use invitation; returns the token for the link (shown once)."""
+        token = secrets.token_urlsafe(32)
+        await StaffInvitation.create(
+            clinic_id=admin.clinic_id,
+            login_id=login_id.strip().lower(),
+            display_name=display_name.strip(),
+            display_name_kana=display_name_kana.strip(),
+            role=role.value,
+            token_hash=hashlib.sha256(token.encode()).hexdigest(),
+            invited_by_id=admin.id,
+            expires_at=self.now() + INVITATION_LIFETIME,
+        )
+        await self._audit(
+            AuditEvent(
+                action="staff.invite",
+                outcome=Outcome.SUCCESS,
+                actor_kind="staff",
+                actor_id=admin.id,
+                actor_role=admin.role.value,
+                clinic_id=admin.clinic_id,
+                target_kind="staff_invitation",
+                ip=client.ip,
+                user_agent=client.user_agent,
+                detail={"role": role.value},
+            )
+        )
+        return token
+
+    async def invitation(self, token: str) -> StaffInvitation:
+        invitation = await StaffInvitation.get_or_none(
+            token_hash=hashlib.sha256(token.encode()).hexdigest(), used_at=None
+        )
+        if invitation is None or invitation.expires_at <= self.now():
+            raise AuthError(INVITATION_INVALID)
+        return invitation
+
+    async def accept_invitation(
+        self, token: str, password: str, client: Client
+    ) -> tuple[str, bool]:
+        """Set the password of a new staff member; returns an MFA-pending session token."""
+        invitation = await self.invitation(token)
+        problems = passwords.check_policy(
+            password,
+            min_length=passwords.STAFF_MIN_LENGTH,
+            personal=[invitation.login_id, invitation.display_name, invitation.display_name_kana],
+        )
+        if problems:
+            raise AuthError(problems[0].message)
+        claimed = await StaffInvitation.filter(id=invitation.id, used_at=None).update(
+            used_at=self.now()
+        )
+        if not claimed:
+            raise AuthError(INVITATION_INVALID)
+        hashed = passwords.hash_password(password)
+        staff = await StaffMember.create(
+            clinic_id=invitation.clinic_id,  # type: ignore[attr-defined]
+            login_id=invitation.login_id,
+            display_name=invitation.display_name,
+            display_name_kana=invitation.display_name_kana,
+            role=invitation.role,
+            password_hash=hashed,
+            password_changed_at=self.now(),
+        )
+        await PasswordHistory.create(staff=staff, password_hash=hashed)
+        await self._audit(
+            AuditEvent(
+                action="staff.joined",
+                outcome=Outcome.SUCCESS,
+                actor_kind="staff",
+                actor_id=str(staff.id),
+                actor_role=staff.role.value,
+                clinic_id=str(invitation.clinic_id),  # type: ignore[attr-defined]
+                ip=client.ip,
+                user_agent=client.user_agent,
+            )
+        )
+        return await self.staff_password(invitation.login_id, password, client)
+
+    async def set_staff_password(self, staff: StaffMember, password: str) -> None:
+        """Change a staff password under the policy; a password used before is refused."""
+        problems = passwords.check_policy(
+            password,
+            min_length=passwords.STAFF_MIN_LENGTH,
+            personal=[staff.login_id, staff.display_name, staff.display_name_kana],
+        )
+        if problems:
+            raise AuthError(problems[0].message)
+        previous = await PasswordHistory.filter(staff=staff).values_list(
+            "password_hash", flat=True
+        )
+        if passwords.is_reused(password, list(previous)):
+            raise AuthError(
+                Text(
+                    "以前に使ったパスワードは使えません",
+                    "You cannot reuse a password you have used before.",
+                )
+            )
+        hashed = passwords.hash_password(password)
+        staff.password_hash = hashed
+        staff.password_changed_at = self.now()
+        await staff.save(update_fields=["password_hash", "password_changed_at", "updated_at"])
+        await PasswordHistory.create(staff=staff, password_hash=hashed)
+        await self.sessions.end_all(PrincipalKind.STAFF, str(staff.id))
+        await self.tokens.revoke_all(PrincipalKind.STAFF, str(staff.id))
+
+    # -- clinic administration ----------------------------------------------------------------
+
+    async def clinic_staff(self, clinic_id: str) -> list[StaffMember]:
+        return await StaffMember.filter(clinic_id=clinic_id).order_by("display_name_kana")
+
+    async def staff_in_clinic(self, clinic_id: str, staff_id: str) -> StaffMember | None:
+        try:
+            return await StaffMember.get_or_none(id=staff_id, clinic_id=clinic_id)
+        except ValueError:
+            return None
+
+    async def disable_staff(self, admin: Principal, staff: StaffMember, client: Client) -> None:
+        """Disable an account: its sessions and tokens end at once."""
+        staff.is_active = False
+        await staff.save(update_fields=["is_active", "updated_at"])
+        await self.sessions.end_all(PrincipalKind.STAFF, str(staff.id))
+        await self.tokens.revoke_all(PrincipalKind.STAFF, str(staff.id))
+        await self._admin_event(admin, "staff.disable", staff, client)
+
+    async def reset_second_factor(
+        self, admin: Principal, staff: StaffMember, client: Client
+    ) -> None:
+        """Forget the member's TOTP and recovery codes: they enrol again at their next sign-in."""
+        staff.totp_secret = None
+        staff.totp_last_step = None
+        staff.totp_enrolled_at = None
+        await staff.save(
+            update_fields=["totp_secret", "totp_last_step", "totp_enrolled_at", "updated_at"]
+        )
+        await RecoveryCode.filter(staff=staff).delete()
+        await self.sessions.end_all(PrincipalKind.STAFF, str(staff.id))
+        await self.tokens.revoke_all(PrincipalKind.STAFF, str(staff.id))
+        await self._admin_event(admin, "auth.mfa_reset", staff, client)
+
+    async def _admin_event(
+        self, admin: Principal, action: str, staff: StaffMember, client: Client
+    ) -> None:
+        await self._audit(
+            AuditEvent(
+                action=action,
+                outcome=Outcome.SUCCESS,
+                actor_kind="staff",
+                actor_id=admin.id,
+                actor_role=admin.role.value,
+                clinic_id=admin.clinic_id,
+                target_kind="staff",
+                target_id=str(staff.id),
+                ip=client.ip,
+                user_agent=client.user_agent,
+            )
+        )
