@@ -19,15 +19,11 @@ from patient_portal import health, pages
 from patient_portal.api.v1 import api
 from patient_portal.auth.middleware import AuthMiddleware, CsrfMiddleware
 from patient_portal.auth.verifier import Verifier
-from patient_portal.errors import refuse_csrf
-from patient_portal.identity_wiring import build_identity, build_verifier
-from patient_portal.views import api_identity  # noqa: F401 - registers its endpoints on `api`
-from patient_portal.views import patient as patient_views
-from patient_portal.views import staff as staff_views
 from patient_portal.crypto.keyring import keyring_for, use_keyring
 from patient_portal.db import database
-from patient_portal.errors import UnexpectedErrorMiddleware, exception_handlers
+from patient_portal.errors import UnexpectedErrorMiddleware, exception_handlers, refuse_csrf
 from patient_portal.i18n import load_catalogues
+from patient_portal.identity_wiring import build_identity, build_verifier
 from patient_portal.jobs import default_registry, running_jobs, utc_now
 from patient_portal.jobs.housekeeping import schedule_housekeeping
 from patient_portal.middleware import LocaleMiddleware, SecurityHeadersMiddleware
@@ -35,6 +31,9 @@ from patient_portal.pubsub import InMemoryPubSub, PubSub, RedisPubSub
 from patient_portal.settings import Settings
 from patient_portal.static import MOUNT, StaticAssets
 from patient_portal.templating import build_templates
+from patient_portal.views import api_identity  # noqa: F401 - registers its endpoints on `api`
+from patient_portal.views import patient as patient_views
+from patient_portal.views import staff as staff_views
 
 logger = logging.getLogger(__name__)
 

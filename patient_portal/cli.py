@@ -85,6 +85,13 @@ def _parser() -> argparse.ArgumentParser:
         + "\n".join(f"  {name:<34} {text}" for name, text in VARIABLES.items()),
     )
     check.set_defaults(run=_check_config)
+
+    # Imported here so that commands which do not need them start without loading them.
+    from patient_portal.audit.commands import register as register_audit
+    from patient_portal.crypto.commands import register as register_crypto
+
+    register_crypto(commands, _settings)
+    register_audit(commands, _settings)
     return parser
 
 
@@ -135,7 +142,7 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_server(settings: Settings) -> None:
+def _run_server(settings: Settings, *, demo: bool = False) -> None:
     import uvicorn
 
     if settings.workers > 1:
@@ -155,7 +162,7 @@ def _run_server(settings: Settings) -> None:
     from patient_portal.app import create_app
 
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, demo=demo),
         host=settings.host,
         port=settings.port,
         proxy_headers=True,
@@ -227,7 +234,7 @@ def _demo(args: argparse.Namespace) -> int:
     url = f"http://{_url_host(settings.host)}:{settings.port}/"
     print(_demo_banner(summary, url))
     if not args.no_serve:
-        _run_server(replace(settings, workers=1))
+        _run_server(replace(settings, workers=1), demo=True)
     return 0
 
 
@@ -238,7 +245,15 @@ def _url_host(host: str) -> str:
 
 
 def _demo_banner(summary: object, url: str) -> str:
-    from patient_portal.demo import DemoSummary
+    import pyotp
+
+    from patient_portal.demo import (
+        DEMO_PASSWORD,
+        DEMO_PHONE,
+        DEMO_TOTP_SECRET,
+        DemoSummary,
+    )
+    from patient_portal.identity_wiring import DEMO_SMS_CODE
 
     assert isinstance(summary, DemoSummary)  # noqa: S101 - prepare() returns one
     lines = [
@@ -246,13 +261,17 @@ def _demo_banner(summary: object, url: str) -> str:
         f"Tsunagu demo: {summary.clinic_name} ({summary.patient_count} demo patients)",
         f"  open {url}",
         "",
-        "  demo staff accounts (all names and numbers are fake):",
+        f"  patients: {url}signin with {DEMO_PHONE} (or any mobile number to sign up);",
+        f"            the SMS code is always {DEMO_SMS_CODE} in the demo",
+        "",
+        f"  staff: {url}staff/signin with password {DEMO_PASSWORD}",
+        f"         authenticator key {DEMO_TOTP_SECRET} (add it to any TOTP app;",
+        f"         code right now: {pyotp.TOTP(DEMO_TOTP_SECRET).now()})",
     ]
     lines += [f"    {s.role.value:<14} {s.login_id}  {s.name}" for s in summary.staff]
     lines += [
         "",
-        "  Staff sign-in (password + second factor) arrives with the identity feature;",
-        "  until then the demo shows the public pages and the API (/api/v1/openapi.json).",
+        "  All names, numbers and credentials are fake and exist only in this demo.",
         "  Stop with Ctrl+C; run `tsunagu demo` again at any time, it keeps your data.",
         "",
     ]

@@ -19,9 +19,14 @@ from patient_portal.accounts.models import (
     StaffMember,
     StaffRole,
 )
+from patient_portal.auth import passwords
 from patient_portal.crypto.keyring import current_keyring
 
 DEMO_CLINIC_SLUG = "demo"
+# Demo credentials, printed by `tsunagu demo`. They exist only in the demo's own SQLite file.
+DEMO_PASSWORD = "mihon-clinic-demo-password"  # noqa: S105 - a published demo credential
+DEMO_TOTP_SECRET = "TSUNAGUDEMOSTAFFAUTHENTICATOR234"  # noqa: S105 - published demo value
+DEMO_PHONE = "090-0000-0001"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,16 +83,19 @@ async def seed_demo_clinic() -> DemoSummary:
             "phone": "03-0000-0000",
         },
     )
+    demo_hash: str | None = None
     for member in STAFF:
-        await StaffMember.get_or_create(
-            login_id=member.login_id,
-            defaults={
-                "clinic": clinic,
-                "display_name": member.name,
-                "display_name_kana": STAFF_KANA[member.login_id],
-                "role": member.role,
-            },
-        )
+        if not await StaffMember.exists(login_id=member.login_id):
+            demo_hash = demo_hash or await passwords.hash_password_async(DEMO_PASSWORD)
+            await StaffMember.create(
+                login_id=member.login_id,
+                clinic=clinic,
+                display_name=member.name,
+                display_name_kana=STAFF_KANA[member.login_id],
+                role=member.role,
+                password_hash=demo_hash,
+                totp_secret=DEMO_TOTP_SECRET,
+            )
     keyring = current_keyring()
     patient_count = 0
     for phone, members in PATIENTS.items():

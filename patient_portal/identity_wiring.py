@@ -9,7 +9,12 @@ from typing import Any
 from patient_portal.audit.service import AuditLog
 from patient_portal.auth.ratelimit import InMemoryRateLimiter, RateLimiter, RedisRateLimiter
 from patient_portal.auth.service import Identity
-from patient_portal.auth.sessions import DatabaseSessionStore, RedisSessionStore, Sessions, SessionStore
+from patient_portal.auth.sessions import (
+    DatabaseSessionStore,
+    RedisSessionStore,
+    Sessions,
+    SessionStore,
+)
 from patient_portal.auth.tokens import Tokens
 from patient_portal.auth.verifier import ConsoleVerifier, TwilioVerifier, Verifier
 from patient_portal.settings import Settings, SmsProvider

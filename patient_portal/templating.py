@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
 from patient_portal.auth.middleware import auth_of, csrf_token_for
-from patient_portal.i18n import SUPPORTED, Catalogues, N_, language_name
+from patient_portal.i18n import N_, SUPPORTED, Catalogues, language_name
 from patient_portal.static import StaticAssets
 
 TEMPLATE_DIR: Final = Path(__file__).parent / "templates"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any, cast
 
 from patient_portal.accounts.models import (
     ClinicRegistration,
@@ -50,7 +51,7 @@ def view_of(patient: Patient) -> PatientView:
         given_name=patient.given_name,
         family_name_kana=patient.family_name_kana,
         given_name_kana=patient.given_name_kana,
-        birth_date=patient.birth_date,
+        birth_date=cast(date, patient.birth_date),  # an EncryptedDateField gives a date
         sex=patient.sex,
         postal_code=patient.postal_code,
         email=patient.email,
@@ -70,9 +71,7 @@ async def find_patient(patient_id: str) -> Patient | None:
 
 
 async def clinics_of(patient_id: str) -> frozenset[str]:
-    ids = await ClinicRegistration.filter(patient_id=patient_id).values_list(
-        "clinic_id", flat=True
-    )
+    ids = await ClinicRegistration.filter(patient_id=patient_id).values_list("clinic_id", flat=True)
     return frozenset(str(i) for i in ids)
 
 
@@ -80,7 +79,8 @@ async def add_patient(
     account_id: str, relationship: Relationship, fields: dict[str, object]
 ) -> PatientView:
     account = await PatientAccount.get(id=account_id)
-    patient = await Patient.create(account=account, relationship=relationship, **fields)
+    values: dict[str, Any] = dict(fields)
+    patient = await Patient.create(account=account, relationship=relationship, **values)
     return view_of(patient)
 
 

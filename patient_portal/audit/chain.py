@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -105,17 +105,13 @@ class ChainProblem:
     seq: int
     kind: ProblemKind
     message: str
-    last_seq: int = field(default=-1)
-
-    def __post_init__(self) -> None:
-        if self.last_seq == -1:
-            object.__setattr__(self, "last_seq", self.seq)
+    last_seq: int
 
 
 def canonical_time(value: datetime) -> str:
     """``value`` in UTC as ISO 8601 with microseconds; naive datetimes are refused."""
     if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("occurred_at must be timezone-aware")
+        raise ValueError("a timezone-aware datetime is required")
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 

@@ -45,9 +45,15 @@ def register(
     export = actions.add_parser(
         "export", help="write one clinic's entries as CSV to stdout (the export is audited)"
     )
-    export.add_argument("--clinic", required=True, type=_clinic_id, help="the clinic's id")
-    export.add_argument("--since", type=_day, help="from the start of this day (YYYY-MM-DD, UTC)")
-    export.add_argument("--until", type=_day, help="through the end of this day (YYYY-MM-DD, UTC)")
+    export.add_argument(
+        "--clinic", required=True, type=_clinic_id, metavar="ID", help="the clinic's id"
+    )
+    export.add_argument(
+        "--since", type=_day, metavar="DATE", help="from the start of this day (YYYY-MM-DD, UTC)"
+    )
+    export.add_argument(
+        "--until", type=_day, metavar="DATE", help="through the end of this day (YYYY-MM-DD, UTC)"
+    )
     export.set_defaults(run=_command(load_settings, _export))
 
     purge = actions.add_parser("purge", help="delete entries older than the retention period")

@@ -66,7 +66,7 @@ def _bearer(scope: Scope) -> str | None:
         if name == b"authorization":
             scheme, _, credentials = value.decode("latin-1").partition(" ")
             if scheme.lower() == "bearer" and credentials.strip():
-                return credentials.strip()
+                return str(credentials.strip())
     return None
 
 
@@ -203,7 +203,7 @@ def _presented_token(scope: Scope, body: bytes) -> str:
     content_type = b""
     for name, value in scope.get("headers", []):
         if name == CSRF_HEADER:
-            return value.decode("latin-1")
+            return str(value.decode("latin-1"))
         if name == b"content-type":
             content_type = value
     if content_type.split(b";")[0].strip() == b"application/x-www-form-urlencoded":

@@ -36,7 +36,7 @@ from typing import Final
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
-from zxcvbn import zxcvbn
+from zxcvbn import zxcvbn  # type: ignore[import-untyped]
 
 from patient_portal.problems import Text
 
@@ -56,7 +56,8 @@ _slots = threading.BoundedSemaphore(MAX_CONCURRENT_HASHES)
 # Verified in place of a missing account's hash, so that an unknown login ID takes as long as a
 # known one. Made with today's parameters from a random password nobody kept.
 DUMMY_HASH: Final = (
-    "$argon2id$v=19$m=65536,t=3,p=1$boSqeMWbssIyIczs2xaslQ$Ns9pECwh6c3MXreXKq2OI6XghkusVepcEbZkof2Ykf8"
+    "$argon2id$v=19$m=65536,t=3,p=1$boSqeMWbssIyIczs2xaslQ"
+    "$Ns9pECwh6c3MXreXKq2OI6XghkusVepcEbZkof2Ykf8"
 )
 
 
@@ -224,9 +225,7 @@ def _contains_phone(text: str, phone: str) -> bool:
 def _fold(text: str) -> str:
     """Case-fold and map katakana to hiragana, so ヤマダ, やまだ and YAMADA/yamada compare."""
     folded = text.casefold()
-    return "".join(
-        chr(ord(c) - 0x60) if "\u30a1" <= c <= "\u30f6" else c for c in folded
-    )
+    return "".join(chr(ord(c) - 0x60) if "\u30a1" <= c <= "\u30f6" else c for c in folded)
 
 
 def _name_parts(name: str) -> set[str]:

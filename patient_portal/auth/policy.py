@@ -39,9 +39,7 @@ class Action(StrEnum):
     CLINIC_READ = "clinic.read"
 
 
-STAFF_ROLES: Final = frozenset(
-    {Role.RECEPTIONIST, Role.NURSE, Role.DOCTOR, Role.CLINIC_ADMIN}
-)
+STAFF_ROLES: Final = frozenset({Role.RECEPTIONIST, Role.NURSE, Role.DOCTOR, Role.CLINIC_ADMIN})
 
 # Which roles may attempt an action at all; the scope rules below still apply.
 ALLOWED: Final[dict[Action, frozenset[Role]]] = {

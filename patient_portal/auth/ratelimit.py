@@ -57,7 +57,7 @@ class RateLimiter(Protocol):
         ...
 
     async def reset(self, key: str) -> None:
-        """Forget ``key``'s attempts (e.g. the failed sign-ins of an account that just succeeded)."""
+        """Forget ``key``'s attempts (the failed sign-ins of an account that just succeeded)."""
         ...
 
 
@@ -160,7 +160,9 @@ class InMemoryRateLimiter:
 
     def _prune(self, now: float) -> None:
         self._hits_since_prune = 0
-        idle = [k for k, (span, times) in self._entries.items() if not times or times[-1] <= now - span]
+        idle = [
+            k for k, (span, times) in self._entries.items() if not times or times[-1] <= now - span
+        ]
         for key in idle:
             del self._entries[key]
         while len(self._entries) > self._max_keys:

@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from patient_portal.accounts.models import (
+    PasswordHistory,
     Patient,
     PatientAccount,
-    PasswordHistory,
     RecoveryCode,
     StaffInvitation,
     StaffMember,
@@ -29,7 +29,17 @@ from patient_portal.auth.middleware import AuthContext
 from patient_portal.auth.models import PrincipalKind
 from patient_portal.auth.phone import normalise_mobile
 from patient_portal.auth.policy import Principal, Role
-from patient_portal.auth.ratelimit import RateLimiter
+from patient_portal.auth.ratelimit import (
+    CODE_CHECK_PER_IP,
+    CODE_CHECK_PER_PHONE,
+    SIGN_IN_PER_ACCOUNT,
+    SIGN_IN_PER_IP,
+    SMS_SEND_PER_IP,
+    SMS_SEND_PER_PHONE,
+    SMS_SEND_PER_PHONE_DAILY,
+    Limit,
+    RateLimiter,
+)
 from patient_portal.auth.sessions import SessionData, Sessions
 from patient_portal.auth.tokens import TokenPair, Tokens
 from patient_portal.auth.verifier import Verifier
@@ -40,23 +50,6 @@ logger = logging.getLogger(__name__)
 
 PHONE_PURPOSE: Final = "phone"
 INVITATION_LIFETIME: Final = timedelta(days=3)
-
-
-@dataclass(frozen=True, slots=True)
-class Limit:
-    name: str
-    limit: int
-    window: timedelta
-
-
-# (per what, how many, in what window). Sign-in failures lock an account for the window.
-SIGN_IN_PER_ACCOUNT: Final = Limit("signin-account", 5, timedelta(minutes=15))
-SIGN_IN_PER_IP: Final = Limit("signin-ip", 30, timedelta(minutes=15))
-SMS_PER_PHONE: Final = Limit("sms-phone", 3, timedelta(minutes=10))
-SMS_PER_PHONE_DAY: Final = Limit("sms-phone-day", 10, timedelta(days=1))
-SMS_PER_IP: Final = Limit("sms-ip", 10, timedelta(hours=1))
-CODE_PER_PHONE: Final = Limit("code-phone", 5, timedelta(minutes=10))
-CODE_PER_IP: Final = Limit("code-ip", 30, timedelta(minutes=10))
 
 
 class AuthError(Exception):
@@ -111,12 +104,6 @@ class SignedIn:
     principal_id: str = ""
     needs_profile: bool = False
     needs_totp_enrolment: bool = False
-
-
-def _key(limit: Limit, subject: str) -> str:
-    # Keys name no phone number or login id: operators can read rate-limit keys.
-    digest = hashlib.sha256(subject.encode()).hexdigest()[:32]
-    return f"{limit.name}:{digest}"
 
 
 class Identity:
@@ -185,7 +172,7 @@ class Identity:
         return await StaffMember.get_or_none(id=staff_id, is_active=True)
 
     async def _limit(self, limit: Limit, subject: str) -> None:
-        decision = await self.limiter.hit(_key(limit, subject), limit=limit.limit, window=limit.window)
+        decision = await limit.hit(self.limiter, subject)
         if not decision.allowed:
             raise RateLimited(TOO_MANY, retry_after=int(decision.retry_after) or 1)
 
@@ -198,9 +185,9 @@ class Identity:
         """Normalise the number and send a code; returns the E.164 number. Raises PhoneError,
         RateLimited or a VerifierError. Says the same whether or not an account exists."""
         phone = normalise_mobile(raw_phone)
-        await self._limit(SMS_PER_IP, client.ip)
-        await self._limit(SMS_PER_PHONE, phone)
-        await self._limit(SMS_PER_PHONE_DAY, phone)
+        await self._limit(SMS_SEND_PER_IP, client.ip)
+        await self._limit(SMS_SEND_PER_PHONE, phone)
+        await self._limit(SMS_SEND_PER_PHONE_DAILY, phone)
         await self.verifier.start(phone, locale=locale)
         await self._audit(
             AuditEvent(
@@ -220,8 +207,8 @@ class Identity:
     ) -> SignedIn:
         """Check the code; on success sign in (creating the account on first use)."""
         phone = normalise_mobile(phone)
-        await self._limit(CODE_PER_IP, client.ip)
-        await self._limit(CODE_PER_PHONE, phone)
+        await self._limit(CODE_CHECK_PER_IP, client.ip)
+        await self._limit(CODE_CHECK_PER_PHONE, phone)
         index = current_keyring().blind_index(phone, PHONE_PURPOSE)
         if not await self.verifier.check(phone, code.strip()):
             await self._audit(
@@ -244,7 +231,7 @@ class Identity:
             raise InvalidCredentials(WRONG_CODE)
         account.last_sign_in_at = self.now()
         await account.save(update_fields=["last_sign_in_at", "updated_at"])
-        await self.limiter.reset(_key(CODE_PER_PHONE, phone))
+        await self.limiter.reset(CODE_CHECK_PER_PHONE.key(phone))
         await self._audit(
             AuditEvent(
                 action="auth.sign_up" if created else "auth.sign_in",
@@ -291,15 +278,11 @@ class Identity:
         await self._limit(SIGN_IN_PER_IP, client.ip)
         await self._limit(SIGN_IN_PER_ACCOUNT, login)
         staff = await StaffMember.get_or_none(login_id=login)
-        valid = (
-            staff is not None
-            and staff.is_active
-            and staff.password_hash is not None
-            and passwords.verify_password(staff.password_hash, password)
+        # An unknown account is checked against a dummy hash: the same time either way.
+        matched = await passwords.verify_password_async(
+            staff.password_hash if staff else None, password
         )
-        if not valid or staff is None:
-            if staff is None:
-                passwords.verify_password(passwords.DUMMY_HASH, password)  # same time either way
+        if not matched or staff is None or not staff.is_active:
             await self._staff_failure(staff, client, "password")
             raise InvalidCredentials(WRONG_CREDENTIALS)
         token, _ = await self.sessions.start(
@@ -344,7 +327,7 @@ class Identity:
     async def _staff_signed_in(
         self, staff: StaffMember, client: Client, method: str, pending_token: str | None
     ) -> SignedIn:
-        await self.limiter.reset(_key(SIGN_IN_PER_ACCOUNT, staff.login_id))
+        await self.limiter.reset(SIGN_IN_PER_ACCOUNT.key(staff.login_id))
         staff.last_sign_in_at = self.now()
         await staff.save(update_fields=["last_sign_in_at", "updated_at"])
         await self._audit(
@@ -432,7 +415,7 @@ class Identity:
                 actor_kind="staff",
                 actor_id=str(staff.id),
                 actor_role=staff.role.value,
-                clinic_id=str(staff.clinic_id or ""),  # type: ignore[attr-defined]
+                clinic_id=str(staff.clinic_id or ""),
                 ip=client.ip,
                 user_agent=client.user_agent,
             )
@@ -441,8 +424,14 @@ class Identity:
         return signed_in, codes
 
     async def invite(
-        self, admin: Principal, *, login_id: str, display_name: str, display_name_kana: str,
-        role: Role, client: Client,
+        self,
+        admin: Principal,
+        *,
+        login_id: str,
+        display_name: str,
+        display_name_kana: str,
+        role: Role,
+        client: Client,
     ) -> str:
         """Create a single-use invitation; returns the token for the link (shown once)."""
         token = secrets.token_urlsafe(32)
@@ -497,7 +486,7 @@ class Identity:
         )
         if not claimed:
             raise AuthError(INVITATION_INVALID)
-        hashed = passwords.hash_password(password)
+        hashed = await passwords.hash_password_async(password)
         staff = await StaffMember.create(
             clinic_id=invitation.clinic_id,  # type: ignore[attr-defined]
             login_id=invitation.login_id,
@@ -531,17 +520,15 @@ class Identity:
         )
         if problems:
             raise AuthError(problems[0].message)
-        previous = await PasswordHistory.filter(staff=staff).values_list(
-            "password_hash", flat=True
-        )
-        if passwords.is_reused(password, list(previous)):
+        previous = await PasswordHistory.filter(staff=staff).values_list("password_hash", flat=True)
+        if passwords.is_reused(password, [str(h) for h in previous]):
             raise AuthError(
                 Text(
                     "以前に使ったパスワードは使えません",
                     "You cannot reuse a password you have used before.",
                 )
             )
-        hashed = passwords.hash_password(password)
+        hashed = await passwords.hash_password_async(password)
         staff.password_hash = hashed
         staff.password_changed_at = self.now()
         await staff.save(update_fields=["password_hash", "password_changed_at", "updated_at"])
@@ -572,7 +559,7 @@ class Identity:
         self, admin: Principal, staff: StaffMember, client: Client
     ) -> None:
         """Forget the member's TOTP and recovery codes: they enrol again at their next sign-in."""
-        staff.totp_secret = None
+        staff.totp_secret = None  # type: ignore[assignment]
         staff.totp_last_step = None
         staff.totp_enrolled_at = None
         await staff.save(

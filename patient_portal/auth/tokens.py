@@ -97,9 +97,7 @@ class Tokens:
         return owner, await self.issue(owner.kind, owner.principal_id, family=owner.family)
 
     async def revoke_family(self, family: str) -> int:
-        return await ApiToken.filter(family=family, revoked_at=None).update(
-            revoked_at=self._now()
-        )
+        return await ApiToken.filter(family=family, revoked_at=None).update(revoked_at=self._now())
 
     async def revoke_all(self, kind: PrincipalKind, principal_id: str) -> int:
         return await ApiToken.filter(

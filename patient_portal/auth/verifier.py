@@ -8,8 +8,8 @@ Errors::
      └── ProviderUnavailable      the provider is down, slow or refuses our credentials (503)
 
 A wrong, expired or already used code is not an error: :meth:`Verifier.check` returns ``False``.
-Phone numbers reach this module already in E.164 (:func:`patient_portal.auth.phone.normalise_mobile`)
-and leave it only masked (``***5678``) in logs.
+Phone numbers reach this module already in E.164
+(:func:`patient_portal.auth.phone.normalise_mobile`) and leave it only masked (``***5678``) in logs.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import unicodedata
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, cast
 
 from tortoise.expressions import F
 
@@ -182,7 +182,9 @@ class ConsoleVerifier:
             if challenge.attempts >= self._max_attempts:
                 raise TooManyAttempts("the code was tried too often")
             return False  # used by a concurrent check in the meantime
-        if not hmac.compare_digest(challenge.code_hash, self._hash(challenge.id, _typed_code(code))):
+        if not hmac.compare_digest(
+            challenge.code_hash, self._hash(challenge.id, _typed_code(code))
+        ):
             return False
         # Single use: only one of two concurrent right answers consumes the code.
         consumed = await OtpChallenge.filter(id=challenge.id, consumed_at=None).update(
@@ -298,6 +300,9 @@ class TwilioVerifier:
             raise ProviderUnavailable(f"twilio: {type(error).__name__}") from None
         except TwilioException as error:
             return self._translate(error, phone)
+        except ValueError:  # a 2xx answer that is not JSON: a proxy or captive portal, not Twilio
+            logger.warning("Twilio Verify answered with something that is not JSON")
+            raise ProviderUnavailable("twilio: unparsable answer") from None
 
     def _translate(self, error: Any, phone: str) -> None:
         code = getattr(error, "code", None)
@@ -306,7 +311,7 @@ class TwilioVerifier:
         detail = f"twilio: HTTP {status}, error {code}"
         if code == _NOT_FOUND or (status == 404 and code is None):
             if "VerificationCheck" in str(getattr(error, "uri", "")):
-                return None
+                return
             logger.error("Twilio Verify service not found (check the service SID): %s", detail)
             raise ProviderUnavailable(detail)
         if code in _TOO_MANY:
@@ -341,7 +346,7 @@ def _aiohttp_transport(timeout: float) -> Any:
             data: dict[str, object] | None = None,
             headers: dict[str, str] | None = None,
             auth: tuple[str, str] | None = None,
-            timeout: float | None = None,
+            timeout: float | None = None,  # noqa: ASYNC109 - the SDK's HttpClient interface
             allow_redirects: bool = False,
         ) -> Any:
             if self._session is None:
@@ -353,7 +358,7 @@ def _aiohttp_transport(timeout: float) -> Any:
             async with self._session.request(
                 method,
                 url,
-                params=params,
+                params=cast(Any, params),
                 data=data,
                 headers=sent,
                 allow_redirects=allow_redirects,

@@ -282,7 +282,7 @@ def _read_header(handle: IO[bytes]) -> tuple[_Header, bytes]:
     raw = _read_exact(handle, length, "the header")
     try:
         data = json.loads(raw)
-        if data["format"] != FORMAT:
+        if data["format"] != FORMAT or data["compression"] != "zlib":
             raise BackupError(f"backup format {data['format']!r} is not supported")
         header = _Header(
             created_at=datetime.fromisoformat(data["created_at"]),
@@ -445,6 +445,8 @@ async def write_backup(path: Path, keyring: Keyring, *, now: datetime) -> Backup
         nonce, data_key, _wrap_aad(keyring.active)
     )
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+    # Read before the snapshot: on PostgreSQL a missing table would abort the transaction.
+    migrations = await _migrations(connections.get("default"))
     async with in_transaction("default") as connection:
         if connection.capabilities.dialect == "postgres":
             await connection.execute_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -459,7 +461,7 @@ async def write_backup(path: Path, keyring: Keyring, *, now: datetime) -> Backup
                 "format": FORMAT,
                 "created_at": now.isoformat(),
                 "backend": connection.capabilities.dialect,
-                "migrations": await _migrations(connection),
+                "migrations": migrations,
                 "tables": [[name, rows] for name, rows in counts.items()],
                 "key_id": keyring.active,
                 "wrapped_key": base64.b64encode(wrapped).decode("ascii"),
@@ -498,7 +500,10 @@ def _refuse_existing(path: Path) -> None:
 
 
 def _create(path: Path) -> IO[bytes]:
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as error:
+        raise BackupError(f"cannot write in {path.parent}: {error.strerror}") from None
     return os.fdopen(descriptor, "wb")
 
 

@@ -106,7 +106,10 @@ async def _keys_new(args: argparse.Namespace, settings: Settings) -> int:
 def write_keyring_file(path: Path, keyring: Keyring) -> None:
     """Replace the keyring file atomically (a temporary file, then ``os.replace``), mode 0600."""
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as error:
+        raise KeyringError(f"cannot write in {path.parent}: {error.strerror}") from None
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(dump_keyring(keyring) + "\n")

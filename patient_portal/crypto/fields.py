@@ -37,8 +37,6 @@ class _Encrypted(fields.TextField):
     def to_db_value(self, value: Any, instance: type[Model] | Model) -> Any:
         if value is None:
             return None
-        if isinstance(value, str) and CIPHERTEXT.match(value):
-            return value  # already sealed (a raw copy, e.g. a restore of ciphertexts)
         return current_keyring().encrypt(self._to_text(value), self._context())
 
     def to_python_value(self, value: Any) -> Any:

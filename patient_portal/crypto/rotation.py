@@ -137,7 +137,11 @@ async def rotate(
             report.batches += 1
             for row in rows:
                 old: str = row["value"]
-                new = keyring.encrypt(_plain(keyring, old, target), target.context)
+                try:
+                    plain = _plain(keyring, old, target)
+                except KeyringError as error:
+                    raise KeyringError(f"{error} (row {row['pk']}); rotation stopped") from None
+                new = keyring.encrypt(plain, target.context)
                 changed, _ = await connection.execute_query(update, [new, row["pk"], old])
                 if changed:
                     rotated += 1

@@ -140,6 +140,18 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.CreateModel(
+            name='ClinicRegistration',
+            fields=[
+                ('id', fields.UUIDField(primary_key=True, default=uuid4, unique=True, db_index=True)),
+                ('clinic', fields.ForeignKeyField('booking.Clinic', source_field='clinic_id', db_constraint=True, to_field='id', related_name='registrations', on_delete=OnDelete.RESTRICT)),
+                ('patient', fields.ForeignKeyField('portal.Patient', source_field='patient_id', db_constraint=True, to_field='id', related_name='registrations', on_delete=OnDelete.RESTRICT)),
+                ('patient_number', fields.CharField(max_length=20)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'portal_clinic_registration', 'app': 'portal', 'unique_together': (('clinic', 'patient'), ('clinic', 'patient_number')), 'pk_attr': 'id', 'table_description': 'A patient registered at a clinic (診察券). Staff see a patient only through this link.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='Session',
             fields=[
                 ('id', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=64)),
@@ -150,7 +162,6 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('last_seen_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('expires_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
-                ('revoked_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('ip', fields.CharField(default='', max_length=45)),
                 ('user_agent', fields.CharField(default='', max_length=200)),
             ],

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from patient_portal.accounts import service as accounts
-from patient_portal.accounts.models import Relationship, Sex
+from patient_portal.accounts.models import Patient, Relationship, Sex
 from patient_portal.api.v1 import api
 from patient_portal.auth.middleware import auth_of
 from patient_portal.auth.models import PrincipalKind
@@ -19,8 +19,22 @@ from patient_portal.auth.policy import Action, Resource
 from patient_portal.auth.service import AuthError
 from patient_portal.auth.tokens import TokenPair
 from patient_portal.auth.verifier import VerifierError
-from patient_portal.problems import BAD_REQUEST, UNAUTHORIZED, UNAVAILABLE, VALIDATION, FieldError, Problem
-from patient_portal.views.common import auth_problem, authorize, client_of, identity, record, require
+from patient_portal.problems import (
+    BAD_REQUEST,
+    UNAUTHORIZED,
+    UNAVAILABLE,
+    VALIDATION,
+    FieldError,
+    Problem,
+)
+from patient_portal.views.common import (
+    auth_problem,
+    authorize,
+    client_of,
+    identity,
+    record,
+    require,
+)
 from patient_portal.views.forms import FamilyMember, PatientProfile
 
 Code = Annotated[str, Field(min_length=4, max_length=12)]
@@ -56,7 +70,7 @@ class RefreshRequest(BaseModel):
 class Tokens(BaseModel):
     access_token: str
     refresh_token: str
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105 - the scheme name, not a secret
     expires_in: int
     needs_profile: bool = False
 
@@ -117,8 +131,14 @@ def _phone_problem(error: PhoneError) -> Problem:
 
 
 @api.endpoint(
-    "POST", "/auth/sms/start", summary="Send a sign-in code by SMS", body=SmsStart,
-    response=SmsStarted, status_code=202, tags=("auth",), problems=(429, 503),
+    "POST",
+    "/auth/sms/start",
+    summary="Send a sign-in code by SMS",
+    body=SmsStart,
+    response=SmsStarted,
+    status_code=202,
+    tags=("auth",),
+    problems=(429, 503),
 )
 async def start_sms(request: Request, body: SmsStart) -> SmsStarted:
     """Answers the same whether or not the number has an account."""
@@ -136,8 +156,13 @@ async def start_sms(request: Request, body: SmsStart) -> SmsStarted:
 
 
 @api.endpoint(
-    "POST", "/auth/sms/verify", summary="Sign in (or sign up) with the SMS code",
-    body=SmsVerify, response=Tokens, tags=("auth",), problems=(401, 429),
+    "POST",
+    "/auth/sms/verify",
+    summary="Sign in (or sign up) with the SMS code",
+    body=SmsVerify,
+    response=Tokens,
+    tags=("auth",),
+    problems=(401, 429),
 )
 async def verify_sms(request: Request, body: SmsVerify) -> Tokens:
     try:
@@ -153,8 +178,13 @@ async def verify_sms(request: Request, body: SmsVerify) -> Tokens:
 
 
 @api.endpoint(
-    "POST", "/auth/staff/signin", summary="Staff sign-in: password and authenticator code",
-    body=StaffSignIn, response=Tokens, tags=("auth",), problems=(401, 429),
+    "POST",
+    "/auth/staff/signin",
+    summary="Staff sign-in: password and authenticator code",
+    body=StaffSignIn,
+    response=Tokens,
+    tags=("auth",),
+    problems=(401, 429),
 )
 async def staff_signin(request: Request, body: StaffSignIn) -> Tokens:
     try:
@@ -167,8 +197,13 @@ async def staff_signin(request: Request, body: StaffSignIn) -> Tokens:
 
 
 @api.endpoint(
-    "POST", "/auth/token/refresh", summary="Trade a refresh token for new tokens",
-    body=RefreshRequest, response=Tokens, tags=("auth",), problems=(401,),
+    "POST",
+    "/auth/token/refresh",
+    summary="Trade a refresh token for new tokens",
+    body=RefreshRequest,
+    response=Tokens,
+    tags=("auth",),
+    problems=(401,),
 )
 async def refresh(request: Request, body: RefreshRequest) -> Tokens:
     """A refresh token works once; using it again revokes every token of that sign-in."""
@@ -179,8 +214,12 @@ async def refresh(request: Request, body: RefreshRequest) -> Tokens:
 
 
 @api.endpoint(
-    "POST", "/auth/signout", summary="Revoke this sign-in's tokens", status_code=204,
-    tags=("auth",), problems=(401,),
+    "POST",
+    "/auth/signout",
+    summary="Revoke this sign-in's tokens",
+    status_code=204,
+    tags=("auth",),
+    problems=(401,),
 )
 async def signout(request: Request) -> Response:
     principal = auth_of(request).principal
@@ -192,19 +231,37 @@ async def signout(request: Request) -> Response:
     return Response(status_code=204)
 
 
-@api.endpoint("GET", "/me", summary="The signed-in patient and their family", response=Me,
-              tags=("patients",), problems=(401,))
+@api.endpoint(
+    "GET",
+    "/me",
+    summary="The signed-in patient and their family",
+    response=Me,
+    tags=("patients",),
+    problems=(401,),
+)
 async def me(request: Request) -> Me:
     principal = require(request, "patient")
     patients = await accounts.patients_of_account(principal.id)
-    await record(request, principal, "patient.read", Resource("account", principal.id),
-                 detail={"records": len(patients)})
+    await record(
+        request,
+        principal,
+        "patient.read",
+        Resource("account", principal.id),
+        detail={"records": len(patients)},
+    )
     return Me(account_id=principal.id, patients=[_out(p) for p in patients])
 
 
-@api.endpoint("POST", "/me/patients", summary="Add the holder's own record or a family member",
-              body=FamilyMember, response=PatientOut, status_code=201, tags=("patients",),
-              problems=(401, 403))
+@api.endpoint(
+    "POST",
+    "/me/patients",
+    summary="Add the holder's own record or a family member",
+    body=FamilyMember,
+    response=PatientOut,
+    status_code=201,
+    tags=("patients",),
+    problems=(401, 403),
+)
 async def add_patient(request: Request, body: FamilyMember) -> Response:
     """The first record of an account is the holder's own (relationship "self")."""
     principal = require(request, "patient")
@@ -220,7 +277,7 @@ async def add_patient(request: Request, body: FamilyMember) -> Response:
     return JSONResponse(_out(created).model_dump(mode="json"), status_code=201)
 
 
-async def _patient_for(request: Request, action: Action) -> tuple[accounts.Patient, Resource]:
+async def _patient_for(request: Request, action: Action) -> tuple[Patient, Resource]:
     auth = auth_of(request)
     if auth.principal is None:
         raise Problem(UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
@@ -233,8 +290,14 @@ async def _patient_for(request: Request, action: Action) -> tuple[accounts.Patie
     return patient, resource
 
 
-@api.endpoint("GET", "/patients/{patient_id}", summary="One patient record", response=PatientOut,
-              tags=("patients",), problems=(401, 404))
+@api.endpoint(
+    "GET",
+    "/patients/{patient_id}",
+    summary="One patient record",
+    response=PatientOut,
+    tags=("patients",),
+    problems=(401, 404),
+)
 async def get_patient(request: Request) -> PatientOut:
     """For the patient (own or family record) or staff of a clinic the patient is registered at."""
     patient, resource = await _patient_for(request, Action.PATIENT_READ)
@@ -242,8 +305,15 @@ async def get_patient(request: Request) -> PatientOut:
     return _out(accounts.view_of(patient))
 
 
-@api.endpoint("PUT", "/patients/{patient_id}", summary="Change a patient record",
-              body=PatientProfile, response=PatientOut, tags=("patients",), problems=(401, 404))
+@api.endpoint(
+    "PUT",
+    "/patients/{patient_id}",
+    summary="Change a patient record",
+    body=PatientProfile,
+    response=PatientOut,
+    tags=("patients",),
+    problems=(401, 404),
+)
 async def put_patient(request: Request, body: PatientProfile) -> PatientOut:
     patient, resource = await _patient_for(request, Action.PATIENT_WRITE)
     view = await accounts.update_patient(patient, body.model_dump())
@@ -251,8 +321,14 @@ async def put_patient(request: Request, body: PatientProfile) -> PatientOut:
     return _out(view)
 
 
-@api.endpoint("GET", "/clinics/{clinic_id}/patients", summary="Patients registered at a clinic",
-              response=ClinicPatients, tags=("clinic",), problems=(401, 403, 404))
+@api.endpoint(
+    "GET",
+    "/clinics/{clinic_id}/patients",
+    summary="Patients registered at a clinic",
+    response=ClinicPatients,
+    tags=("clinic",),
+    problems=(401, 403, 404),
+)
 async def clinic_patients(request: Request) -> ClinicPatients:
     principal = require(request, "staff")
     clinic_id = str(request.path_params["clinic_id"])

@@ -77,7 +77,9 @@ class FamilyMember(PatientProfile):
 
 CUSTOM_MESSAGES: Final = {
     "kana": Text("ふりがなはひらがなまたはカタカナで入力してください", "Enter the reading in kana"),
-    "postal": Text("郵便番号は 123-4567 の形で入力してください", "Enter a postal code like 123-4567"),
+    "postal": Text(
+        "郵便番号は 123-4567 の形で入力してください", "Enter a postal code like 123-4567"
+    ),
     "email": Text("メールアドレスの形式が正しくありません", "The e-mail address is not valid"),
     "birth_date": Text("生年月日を確認してください", "Please check the date of birth"),
 }

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from patient_portal.accounts import service as accounts
+from patient_portal.accounts.models import Relationship
 from patient_portal.auth.middleware import auth_of
 from patient_portal.auth.models import PrincipalKind
 from patient_portal.auth.phone import PhoneError, mask
@@ -50,10 +51,12 @@ async def signin_send(request: Request) -> Response:
         return page(
             request,
             "patient/signin.html",
-            {"phone": raw, "error": message(request, error.text)},  # type: ignore[union-attr]
+            {"phone": raw, "error": message(request, error.text)},
             status=status,
         )
-    return page(request, "patient/code.html", {"phone": phone, "masked": mask(phone), "error": None})
+    return page(
+        request, "patient/code.html", {"phone": phone, "masked": mask(phone), "error": None}
+    )
 
 
 async def signin_code(request: Request) -> Response:
@@ -67,7 +70,11 @@ async def signin_code(request: Request) -> Response:
         return page(
             request,
             "patient/code.html",
-            {"phone": phone, "masked": mask(phone) if phone else "", "error": message(request, error.text)},
+            {
+                "phone": phone,
+                "masked": mask(phone) if phone else "",
+                "error": message(request, error.text),
+            },
             status=status,
         )
     response = redirect("/account/profile" if signed_in.needs_profile else "/account")
@@ -92,13 +99,18 @@ async def account_home(request: Request) -> Response:
     if not patients:
         return redirect("/account/profile")
     await record(
-        request, principal, "patient.read", Resource("account", principal.id),
+        request,
+        principal,
+        "patient.read",
+        Resource("account", principal.id),
         detail={"records": len(patients)},
     )
     return page(request, "patient/account.html", {"patients": patients})
 
 
-def _profile_context(values: dict[str, Any], errors: dict[str, str], **extra: Any) -> dict[str, Any]:
+def _profile_context(
+    values: dict[str, Any], errors: dict[str, str], **extra: Any
+) -> dict[str, Any]:
     return {"values": values, "errors": errors, **extra}
 
 
@@ -130,7 +142,7 @@ async def profile_form(request: Request) -> Response:
             request, "patient/profile.html", _profile_context(values, errors, family=False), 422
         )
     created = await accounts.add_patient(
-        principal.id, accounts.Relationship.SELF, profile.model_dump()
+        principal.id, Relationship.SELF, profile.model_dump()
     )
     await record(request, principal, "patient.create", Resource("patient", patient_id=created.id))
     return redirect("/account")

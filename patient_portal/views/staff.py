@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -17,8 +18,8 @@ from patient_portal.auth.service import AuthError
 from patient_portal.auth.sessions import SessionData
 from patient_portal.problems import Text
 from patient_portal.views.common import (
-    authorize,
     audit_log,
+    authorize,
     clear_session_cookie,
     client_of,
     identity,
@@ -34,9 +35,9 @@ INVITABLE_ROLES = (Role.RECEPTIONIST, Role.NURSE, Role.DOCTOR, Role.CLINIC_ADMIN
 
 
 def _pending(context: AuthContext) -> tuple[SessionData, str] | None:
-    if context.session and context.session.mfa_pending and context.session_token:
-        if context.session.kind is PrincipalKind.STAFF:
-            return context.session, context.session_token
+    session, token = context.session, context.session_token
+    if session and token and session.mfa_pending and session.kind is PrincipalKind.STAFF:
+        return session, token
     return None
 
 
@@ -125,9 +126,18 @@ async def invitation(request: Request) -> Response:
     try:
         invited = await identity(request).invitation(token)
     except AuthError as error:
-        return page(request, "staff/invitation.html", {"error": message(request, error.text), "invalid": True}, 404)
+        return page(
+            request,
+            "staff/invitation.html",
+            {"error": message(request, error.text), "invalid": True},
+            404,
+        )
     if request.method == "GET":
-        return page(request, "staff/invitation.html", {"error": None, "invalid": False, "login_id": invited.login_id})
+        return page(
+            request,
+            "staff/invitation.html",
+            {"error": None, "invalid": False, "login_id": invited.login_id},
+        )
     form = await request.form()
     try:
         session_token, _ = await identity(request).accept_invitation(
@@ -167,7 +177,10 @@ async def home(request: Request) -> Response:
     )
     patients = await accounts.clinic_patients(principal.clinic_id)
     await record(
-        request, principal, "patient.list", Resource("clinic", principal.clinic_id),
+        request,
+        principal,
+        "patient.list",
+        Resource("clinic", principal.clinic_id),
         detail={"records": len(patients)},
     )
     return page(request, "staff/home.html", {"patients": patients, "principal": principal})
@@ -193,7 +206,12 @@ async def staff_admin(request: Request) -> Response:
     principal = require(request, "staff")
     await authorize(request, principal, Action.STAFF_LIST, _clinic(principal))
     members = await identity(request).clinic_staff(principal.clinic_id)
-    context = {"members": members, "roles": INVITABLE_ROLES, "invited": None, "error": None}
+    context: dict[str, Any] = {
+        "members": members,
+        "roles": INVITABLE_ROLES,
+        "invited": None,
+        "error": None,
+    }
     if request.method == "POST":
         await authorize(request, principal, Action.STAFF_INVITE, _clinic(principal))
         form = await request.form()
@@ -223,13 +241,16 @@ async def staff_member_action(request: Request) -> Response:
     principal = require(request, "staff")
     staff_id = str(request.path_params["staff_id"])
     action = str(request.path_params["action"])
-    policy_action = {"disable": Action.STAFF_DISABLE, "reset-mfa": Action.STAFF_RESET_MFA}.get(action)
+    policy_action = {"disable": Action.STAFF_DISABLE, "reset-mfa": Action.STAFF_RESET_MFA}.get(
+        action
+    )
     member = await identity(request).staff_in_clinic(principal.clinic_id, staff_id)
     clinics = frozenset({principal.clinic_id}) if member else frozenset()
     resource = Resource("staff", staff_id, clinic_ids=clinics)
     if policy_action is None or member is None:
         await authorize(request, principal, Action.STAFF_DISABLE, Resource("staff", staff_id))
-    assert policy_action is not None and member is not None  # noqa: S101
+    assert policy_action is not None  # noqa: S101 - authorize() refused otherwise
+    assert member is not None  # noqa: S101
     await authorize(request, principal, policy_action, resource)
     if policy_action is Action.STAFF_DISABLE:
         await identity(request).disable_staff(principal, member, client_of(request))

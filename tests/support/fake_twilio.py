@@ -11,11 +11,13 @@ and auth token):
 
 Errors are Twilio's JSON (``code``, ``message``, ``more_info``, ``status``). The test reads the
 last code sent to a number from ``fake.sent[to]``, moves the fake's time with ``fake.now``, and
-can make it fail with ``fake.outage = True`` (503).
+can make it fail with ``fake.outage = True`` (503), answer 200 with HTML like a captive portal
+(``fake.garbage = True``) or answer slowly with ``fake.delay`` (seconds).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import secrets
@@ -78,6 +80,8 @@ class FakeTwilioVerify:
     service_sid: str = SERVICE_SID
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     outage: bool = False
+    delay: float = 0.0
+    garbage: bool = False
     sent: dict[str, str] = field(default_factory=dict)
     locales: dict[str, str] = field(default_factory=dict)
     requests: int = 0
@@ -98,10 +102,14 @@ class FakeTwilioVerify:
     async def _health(self, request: Request) -> Response:
         return PlainTextResponse("ok")
 
-    def _refusal(self, request: Request) -> Response | None:
+    async def _refusal(self, request: Request) -> Response | None:
         self.requests += 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.outage:
             return _error(503, 20500, "Service Unavailable")
+        if self.garbage:
+            return PlainTextResponse("<html>Welcome to the hotel Wi-Fi</html>")
         header = request.headers.get("authorization", "")
         scheme, _, encoded = header.partition(" ")
         try:
@@ -141,7 +149,7 @@ class FakeTwilioVerify:
         }
 
     async def _verifications(self, request: Request) -> Response:
-        refusal = self._refusal(request)
+        refusal = await self._refusal(request)
         if refusal is not None:
             return refusal
         form = await request.form()
@@ -183,7 +191,7 @@ class FakeTwilioVerify:
         return JSONResponse(body, status_code=201)
 
     async def _check(self, request: Request) -> Response:
-        refusal = self._refusal(request)
+        refusal = await self._refusal(request)
         if refusal is not None:
             return refusal
         form = await request.form()

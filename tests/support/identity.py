@@ -19,6 +19,14 @@ from patient_portal.auth import passwords, totp
 from patient_portal.crypto.keyring import current_keyring
 
 STAFF_PASSWORD = "correct horse battery staple clinic"
+_HASHES: dict[str, str] = {}
+
+
+def _password_hash(password: str) -> str:
+    """argon2 is slow on purpose; tests seed many staff with one password, so hash it once."""
+    if password not in _HASHES:
+        _HASHES[password] = passwords.hash_password(password)
+    return _HASHES[password]
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,7 @@ async def make_staff(
         display_name="見本 職員",
         display_name_kana="ミホン ショクイン",
         role=role,
-        password_hash=passwords.hash_password(STAFF_PASSWORD),
+        password_hash=_password_hash(STAFF_PASSWORD),
         totp_secret=secret if enrolled else None,
     )
     return SeededStaff(

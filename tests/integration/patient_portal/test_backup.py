@@ -4,10 +4,13 @@ file, a wrong keyring and a non-empty target all fail with a clear error and cha
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import struct
+import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,7 @@ from patient_portal.db import database, migrate
 from patient_portal.demo import PATIENTS, seed_demo_clinic
 from patient_portal.jobs.models import JobRecord
 from patient_portal.settings import Settings
+from tests.integration.patient_portal.test_encryption_at_rest import DEMO_CIPHERTEXTS
 from tests.support.databases import run_sync
 
 NOW = datetime(2026, 11, 28, 9, 30, 15, 123456, tzinfo=UTC)
@@ -254,14 +258,14 @@ async def test_a_failed_insert_rolls_everything_back(
     real_insert = backup_module._insert
 
     async def failing(connection: Any, tables: Any, records: Iterator[Any]) -> None:
-        def until_jobs() -> Iterator[Any]:
+        def breaking() -> Iterator[Any]:
             for table, columns, row in records:
                 if table == "portal_staff_member":
                     calls.append(table)
                     row = [None] * len(row)  # NOT NULL columns: the database refuses it
                 yield table, columns, row
 
-        await real_insert(connection, tables, until_jobs())
+        await real_insert(connection, tables, breaking())
 
     monkeypatch.setattr(backup_module, "_insert", failing)
     with pytest.raises(BackupError, match="rolled back"):
@@ -284,17 +288,15 @@ async def test_a_failed_insert_rolls_everything_back(
         b"\x00\xff",
         datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
         datetime(2026, 1, 2, 3, 4, 5),  # noqa: DTZ001 - a naive value must stay naive
-        datetime(2026, 1, 2).date(),  # noqa: DTZ001
-        datetime(2026, 1, 2, 3, 4, 5, 6).time(),  # noqa: DTZ001
-        datetime(2026, 1, 2) - datetime(2025, 12, 1, 0, 0, 0, 1),  # noqa: DTZ001
-        __import__("uuid").UUID("12345678-1234-5678-1234-567812345678"),
-        __import__("decimal").Decimal("1234.5600"),
+        date(2026, 1, 2),
+        time(3, 4, 5, 6),
+        timedelta(days=-1, seconds=3, microseconds=7),
+        uuid.UUID("12345678-1234-5678-1234-567812345678"),
+        Decimal("1234.5600"),
         {"a": [1, {"b": None}]},
     ],
 )
 def test_typed_values_round_trip_exactly(value: Any) -> None:
-    import json
-
     decoded = decode_value(json.loads(json.dumps(encode_value(value))))
     assert decoded == value
     assert type(decoded) is type(value) or isinstance(value, dict)
@@ -357,7 +359,7 @@ def test_keys_commands_add_a_key_rotate_and_report(
     assert run_command(settings, "keys", "status") == 0
     status = capsys.readouterr().out
     assert "active key: k1" in status
-    assert "k1: 22 values" in status
+    assert f"k1: {DEMO_CIPHERTEXTS} values" in status
 
     assert run_command(settings, "keys", "new", "k2") == 0
     assert "key k2 is now active" in capsys.readouterr().out
@@ -373,12 +375,12 @@ def test_keys_commands_add_a_key_rotate_and_report(
     assert run_command(settings, "keys", "rotate", "--batch-size", "3") == 0
     out = capsys.readouterr().out
     assert "portal_patient.family_name: 3 re-encrypted" in out
-    assert "re-encrypted 22 values under key k2" in out
+    assert f"re-encrypted {DEMO_CIPHERTEXTS} values under key k2" in out
     assert "every value is on the active key" in out
     for secret in (*updated.keys.values(), updated.index_key):
         assert secret.hex() not in out
 
     assert run_command(settings, "keys", "status") == 0
     status = capsys.readouterr().out
-    assert "k2: 22 values" in status
+    assert f"k2: {DEMO_CIPHERTEXTS} values" in status
     assert "k1:" not in status

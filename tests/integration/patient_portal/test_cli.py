@@ -86,6 +86,7 @@ def test_demo_seeds_once_and_a_second_run_is_safe(clean_env: dict[str, str]) -> 
     assert first.returncode == 0, first.stderr
     assert "つなぐ見本クリニック (4 demo patients)" in first.stdout
     assert "doctor1@demo.tsunagu.invalid" in first.stdout
+    assert "mihon-clinic-demo-password" in first.stdout
     assert "http://127.0.0.1:8000/" in first.stdout
     second = run("demo", "--no-serve", env=clean_env)
     assert second.returncode == 0, second.stderr

@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import pytest
 from tortoise import connections
 
 from patient_portal.accounts.models import Patient, PatientAccount
 from patient_portal.crypto.keyring import (
+    KeyringError,
     current_keyring,
     key_id_of,
     use_keyring,
@@ -22,11 +24,11 @@ from patient_portal.crypto.rotation import (
     key_usage,
     rotate,
 )
-from patient_portal.demo import PATIENTS, PHONE_PURPOSE, seed_demo_clinic
+from patient_portal.demo import PATIENTS, PHONE_PURPOSE, STAFF, seed_demo_clinic
 from patient_portal.settings import Settings
 
-# 2 phone numbers + 4 patients x 5 required encrypted fields.
-DEMO_CIPHERTEXTS = 22
+# 2 phone numbers + 4 patients x 5 required encrypted fields + 4 staff authenticator secrets.
+DEMO_CIPHERTEXTS = 2 + 4 * 5 + len(STAFF)
 
 
 def _national(phone: str) -> str:
@@ -202,3 +204,19 @@ async def _people() -> set[tuple[object, ...]]:
             )
         )
     return people
+
+
+async def test_rotation_stops_at_a_value_that_fails_authentication(db: Settings) -> None:
+    """A ciphertext copied into another column is refused, naming the column and the row."""
+    await seed_demo_clinic()
+    patient = await Patient.all().order_by("id").first()
+    assert patient is not None
+    connection = connections.get("default")
+    p = "$1" if connection.capabilities.dialect == "postgres" else "?"
+    await connection.execute_query(
+        f"UPDATE portal_patient SET given_name = family_name WHERE id = {p}",  # noqa: S608
+        [patient.id if connection.capabilities.dialect == "postgres" else str(patient.id)],
+    )
+    keyring = with_new_active_key(current_keyring(), "k2")
+    with pytest.raises(KeyringError, match=rf"portal_patient\.given_name .*row {patient.id}"):
+        await rotate(keyring)

@@ -113,8 +113,9 @@ async def test_a_code_is_for_its_own_number_only(
     verifier: ConsoleVerifier, caplog: pytest.LogCaptureFixture
 ) -> None:
     code = await send(verifier, caplog, PHONE)
-    await send(verifier, caplog, OTHER)
-    assert not await verifier.check(OTHER, code) or code == "collision"
+    other = await send(verifier, caplog, OTHER)
+    if other != code:  # one chance in a million that they are the same
+        assert not await verifier.check(OTHER, code)
     assert await verifier.check(PHONE, code)
 
 
@@ -132,7 +133,8 @@ async def test_attempts_run_out(
     with pytest.raises(TooManyAttempts) as caught:
         await verifier.check(PHONE, code)  # even the right code: the challenge is dead
     assert caught.value.status == 429
-    assert caught.value.text.ja and caught.value.text.en
+    assert caught.value.text.ja
+    assert caught.value.text.en
     # A new code starts afresh.
     fresh = await send(verifier, caplog, PHONE)
     assert await verifier.check(PHONE, fresh)

@@ -28,7 +28,9 @@ GOOD = "purple dragon eats seventeen mangoes"
 STAFF = ["+819012345678", "山田 花子", "ヤマダ ハナコ", "yamada.hanako@clinic.example"]
 
 
-def codes(password: str, *, min_length: int = STAFF_MIN_LENGTH, personal: list[str] | None = None) -> list[str]:
+def codes(
+    password: str, *, min_length: int = STAFF_MIN_LENGTH, personal: list[str] | None = None
+) -> list[str]:
     return [p.code for p in check_policy(password, min_length=min_length, personal=personal or [])]
 
 
@@ -52,7 +54,9 @@ def test_full_width_and_half_width_are_the_same_password() -> None:
     assert verify_password(hashed, "tsunagu-clinic2031")
 
 
-@pytest.mark.parametrize("stored", ["", "not a hash", "$argon2id$v=19$m=65536,t=3,p=1$broken", "$2b$12$abc"])
+@pytest.mark.parametrize(
+    "stored", ["", "not a hash", "$argon2id$v=19$m=65536,t=3,p=1$broken", "$2b$12$abc"]
+)
 def test_a_malformed_hash_is_no_match(stored: str) -> None:
     assert not verify_password(stored, GOOD)
 
@@ -77,7 +81,7 @@ async def test_async_variants_run_off_the_event_loop() -> None:
     results = await asyncio.gather(
         verify_password_async(hashed, GOOD), verify_password_async(hashed, "wrong password")
     )
-    assert results == [True, False]
+    assert list(results) == [True, False]
 
 
 def test_reuse_of_any_previous_password_is_detected() -> None:
@@ -167,9 +171,11 @@ def test_the_login_ids_mail_domain_is_not_personal() -> None:
 
 def test_problems_carry_bilingual_messages() -> None:
     (problem,) = check_policy("x" * 200, min_length=12, personal=[])
-    assert problem.message.ja and problem.message.en
+    assert problem.message.ja
+    assert problem.message.en
     (short, *_) = check_policy("a", min_length=12, personal=[])
-    assert "12" in short.message.ja and "12" in short.message.en
+    assert "12" in short.message.ja
+    assert "12" in short.message.en
 
 
 @settings(max_examples=60, deadline=None)

@@ -60,7 +60,8 @@ def test_refused(raw: str, code: str) -> None:
     with pytest.raises(PhoneError) as caught:
         normalise_mobile(raw)
     assert caught.value.code == code
-    assert caught.value.text.ja and caught.value.text.en
+    assert caught.value.text.ja
+    assert caught.value.text.en
     assert caught.value.status == 400
     assert str(caught.value) == code  # the input is never echoed
 
@@ -86,7 +87,8 @@ def test_never_raises_anything_but_phone_error(raw: str) -> None:
     except PhoneError:
         return
     assert e164.startswith("+")
-    assert e164[1:].isdigit() and e164.isascii()
+    assert e164[1:].isdigit()
+    assert e164.isascii()
     assert 8 <= len(e164) <= 16
     assert normalise_mobile(e164) == e164
 
