@@ -141,9 +141,7 @@ async def profile_form(request: Request) -> Response:
         return page(
             request, "patient/profile.html", _profile_context(values, errors, family=False), 422
         )
-    created = await accounts.add_patient(
-        principal.id, Relationship.SELF, profile.model_dump()
-    )
+    created = await accounts.add_patient(principal.id, Relationship.SELF, profile.model_dump())
     await record(request, principal, "patient.create", Resource("patient", patient_id=created.id))
     return redirect("/account")
 
