@@ -11,8 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from patient_portal.auth.ratelimit import RateLimiterUnavailable
 from patient_portal.i18n import N_
-from patient_portal.problems import FORBIDDEN, INTERNAL, Problem, Text, for_status
+from patient_portal.problems import FORBIDDEN, INTERNAL, UNAVAILABLE, Problem, Text, for_status
 from patient_portal.templating import request_locale
 
 logger = logging.getLogger(__name__)
@@ -155,7 +156,15 @@ async def refuse_csrf(scope: Scope, receive: Receive, send: Send) -> None:
     await response(scope, receive, send)
 
 
+async def handle_rate_limiter_down(request: Request, exc: Exception) -> Response:
+    """Without its rate limiter, sign-in fails closed: 503, not an unlimited free-for-all."""
+    logger.error("rate limiter unavailable on %s %s", request.method, request.url.path)
+    problem = Problem(UNAVAILABLE, headers={"Retry-After": "30"})
+    return await handle_problem(request, problem)
+
+
 exception_handlers = {
     Problem: handle_problem,
     HTTPException: handle_http_exception,
+    RateLimiterUnavailable: handle_rate_limiter_down,
 }

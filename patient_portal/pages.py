@@ -17,7 +17,7 @@ async def home(request: Request) -> Response:
 async def switch_language(request: Request) -> Response:
     """Remember the chosen language and go back to the page the switch was on."""
     form = await request.form()
-    locale = str(form.get("locale", ""))
+    locale = str(form.get("locale", ""))  # compared with fixed values only
     target = _local_path(str(form.get("next", "/")))
     response = RedirectResponse(target, status_code=303)
     if locale in SUPPORTED:

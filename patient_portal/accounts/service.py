@@ -6,6 +6,7 @@ and store, and say which clinics a patient belongs to so the policy can decide.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
@@ -63,15 +64,24 @@ async def patients_of_account(account_id: str) -> list[PatientView]:
     return [view_of(row) for row in rows]
 
 
-async def find_patient(patient_id: str) -> Patient | None:
+def parse_id(value: str) -> uuid.UUID | None:
+    """A record id from a URL, or None when it is not one (answered like a missing record)."""
     try:
-        return await Patient.get_or_none(id=patient_id)
-    except ValueError:  # not a UUID: the same answer as a patient that does not exist
+        return uuid.UUID(value)
+    except ValueError:
         return None
 
 
+async def find_patient(patient_id: str) -> Patient | None:
+    key = parse_id(patient_id)
+    return await Patient.get_or_none(id=key) if key else None
+
+
 async def clinics_of(patient_id: str) -> frozenset[str]:
-    ids = await ClinicRegistration.filter(patient_id=patient_id).values_list("clinic_id", flat=True)
+    key = parse_id(patient_id)
+    if key is None:
+        return frozenset()
+    ids = await ClinicRegistration.filter(patient_id=key).values_list("clinic_id", flat=True)
     return frozenset(str(i) for i in ids)
 
 
@@ -93,8 +103,11 @@ async def update_patient(patient: Patient, fields: dict[str, object]) -> Patient
 
 async def clinic_patients(clinic_id: str) -> list[tuple[str, PatientView]]:
     """(patient number, patient) for every patient registered at the clinic."""
+    key = parse_id(clinic_id)
+    if key is None:
+        return []
     rows = (
-        await ClinicRegistration.filter(clinic_id=clinic_id)
+        await ClinicRegistration.filter(clinic_id=key)
         .order_by("patient_number")
         .prefetch_related("patient")
     )

@@ -193,7 +193,7 @@ async def _json_body(request: Request) -> Any:
         if len(raw) > MAX_BODY_BYTES:
             raise Problem(PAYLOAD_TOO_LARGE)
     try:
-        return json.loads(raw)
+        document = json.loads(raw)
     except (ValueError, RecursionError):
         raise Problem(
             MALFORMED_JSON,
@@ -202,6 +202,28 @@ async def _json_body(request: Request) -> Any:
                 "The body could not be read as JSON; check its syntax",
             ),
         ) from None
+    if _has_nul(document):
+        raise Problem(
+            VALIDATION,
+            Text(
+                "入力に使えない制御文字 (NUL) が含まれています",
+                "The input contains a control character (NUL) that cannot be stored",
+            ),
+        )
+    return document
+
+
+def _has_nul(value: Any, depth: int = 0) -> bool:
+    """Whether a NUL character hides in any string: databases refuse to store one."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if depth > 64:
+        return False
+    if isinstance(value, dict):
+        return any(_has_nul(k, depth + 1) or _has_nul(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item, depth + 1) for item in value)
+    return False
 
 
 def _validate(model: type[BaseModel], data: Any, location: str) -> BaseModel:

@@ -22,6 +22,7 @@ from patient_portal.accounts.models import (
     StaffInvitation,
     StaffMember,
 )
+from patient_portal.accounts.service import parse_id
 from patient_portal.audit.models import Outcome
 from patient_portal.audit.service import AuditEvent, AuditLog
 from patient_portal.auth import passwords, totp
@@ -542,10 +543,10 @@ class Identity:
         return await StaffMember.filter(clinic_id=clinic_id).order_by("display_name_kana")
 
     async def staff_in_clinic(self, clinic_id: str, staff_id: str) -> StaffMember | None:
-        try:
-            return await StaffMember.get_or_none(id=staff_id, clinic_id=clinic_id)
-        except ValueError:
+        staff_key, clinic_key = parse_id(staff_id), parse_id(clinic_id)
+        if staff_key is None or clinic_key is None:
             return None
+        return await StaffMember.get_or_none(id=staff_key, clinic_id=clinic_key)
 
     async def disable_staff(self, admin: Principal, staff: StaffMember, client: Client) -> None:
         """Disable an account: its sessions and tokens end at once."""

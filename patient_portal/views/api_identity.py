@@ -21,6 +21,7 @@ from patient_portal.auth.tokens import TokenPair
 from patient_portal.auth.verifier import VerifierError
 from patient_portal.problems import (
     BAD_REQUEST,
+    RATE_LIMITED,
     UNAUTHORIZED,
     UNAVAILABLE,
     VALIDATION,
@@ -126,6 +127,11 @@ def _out(view: accounts.PatientView) -> PatientOut:
     )
 
 
+def _verifier_problem(error: VerifierError) -> Problem:
+    kind = {429: RATE_LIMITED, 503: UNAVAILABLE}.get(error.status, BAD_REQUEST)
+    return Problem(kind, error.text)
+
+
 def _phone_problem(error: PhoneError) -> Problem:
     return Problem(VALIDATION, error.text, errors=(FieldError("body.phone", "phone", error.text),))
 
@@ -151,7 +157,7 @@ async def start_sms(request: Request, body: SmsStart) -> SmsStarted:
     except AuthError as error:
         raise auth_problem(request, error) from None
     except VerifierError as error:
-        raise Problem(UNAVAILABLE, error.text) from None
+        raise _verifier_problem(error) from None
     return SmsStarted(phone=mask(phone))
 
 
@@ -173,6 +179,8 @@ async def verify_sms(request: Request, body: SmsVerify) -> Tokens:
         raise _phone_problem(error) from None
     except AuthError as error:
         raise auth_problem(request, error) from None
+    except VerifierError as error:
+        raise _verifier_problem(error) from None
     assert signed_in.tokens is not None  # noqa: S101 - want_tokens gives tokens
     return _tokens(signed_in.tokens, signed_in.needs_profile)
 

@@ -139,5 +139,12 @@ def page(
     )
 
 
+async def form_of(request: Request) -> dict[str, str]:
+    """The submitted form as text fields, without NUL characters (no database stores them).
+    Files are not read here; the features that accept uploads parse them themselves."""
+    form = await request.form()
+    return {key: value.replace("\x00", "") for key, value in form.items() if isinstance(value, str)}
+
+
 def message(request: Request, text: Text) -> str:
     return text.in_locale(request_locale(request))

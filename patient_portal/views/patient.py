@@ -21,6 +21,7 @@ from patient_portal.views.common import (
     authorize,
     clear_session_cookie,
     client_of,
+    form_of,
     identity,
     message,
     page,
@@ -40,7 +41,7 @@ async def signin_form(request: Request) -> Response:
 
 
 async def signin_send(request: Request) -> Response:
-    form = await request.form()
+    form = await form_of(request)
     raw = str(form.get("phone", ""))[:40]
     try:
         phone = await identity(request).send_code(
@@ -60,12 +61,12 @@ async def signin_send(request: Request) -> Response:
 
 
 async def signin_code(request: Request) -> Response:
-    form = await request.form()
+    form = await form_of(request)
     phone = str(form.get("phone", ""))[:20]
     code = str(form.get("code", ""))[:12]
     try:
         signed_in = await identity(request).verify_code(phone, code, client_of(request))
-    except (PhoneError, AuthError) as error:
+    except (PhoneError, AuthError, VerifierError) as error:
         status = getattr(error, "status", 400)
         return page(
             request,
@@ -117,7 +118,7 @@ def _profile_context(
 async def _profile_submission(
     request: Request, model: type[PatientProfile]
 ) -> tuple[PatientProfile | None, dict[str, Any], dict[str, str]]:
-    form = await request.form()
+    form = await form_of(request)
     values = {key: str(value)[:300] for key, value in form.items() if key != "csrf_token"}
     cleaned = {k: v for k, v in values.items() if v != "" or k in ("postal_code", "email")}
     try:

@@ -22,6 +22,7 @@ from patient_portal.views.common import (
     authorize,
     clear_session_cookie,
     client_of,
+    form_of,
     identity,
     message,
     page,
@@ -47,7 +48,7 @@ async def signin(request: Request) -> Response:
         if principal is not None and principal.kind == "staff":
             return redirect("/staff")
         return page(request, "staff/signin.html", {"login_id": "", "error": None})
-    form = await request.form()
+    form = await form_of(request)
     login_id = str(form.get("login_id", ""))[:120]
     try:
         token, needs_enrolment = await identity(request).staff_password(
@@ -71,7 +72,7 @@ async def second_factor(request: Request) -> Response:
         return redirect("/staff/signin")
     if request.method == "GET":
         return page(request, "staff/code.html", {"error": None})
-    form = await request.form()
+    form = await form_of(request)
     try:
         signed_in = await identity(request).staff_second_factor(
             pending[0], pending[1], str(form.get("code", ""))[:40], client_of(request)
@@ -91,7 +92,7 @@ async def enrol(request: Request) -> Response:
     pending = _pending(auth_of(request))
     if pending is None:
         return redirect("/staff/signin")
-    form = await request.form() if request.method == "POST" else None
+    form = await form_of(request) if request.method == "POST" else None
     secret = str(form.get("secret", "")) if form else ""
     if not secret or len(secret) > 64:
         secret = totp.new_secret()
@@ -138,7 +139,7 @@ async def invitation(request: Request) -> Response:
             "staff/invitation.html",
             {"error": None, "invalid": False, "login_id": invited.login_id},
         )
-    form = await request.form()
+    form = await form_of(request)
     try:
         session_token, _ = await identity(request).accept_invitation(
             token, str(form.get("password", ""))[:200], client_of(request)
@@ -214,7 +215,7 @@ async def staff_admin(request: Request) -> Response:
     }
     if request.method == "POST":
         await authorize(request, principal, Action.STAFF_INVITE, _clinic(principal))
-        form = await request.form()
+        form = await form_of(request)
         role_value = str(form.get("role", ""))
         login_id = str(form.get("login_id", "")).strip()[:120]
         name = str(form.get("display_name", "")).strip()[:120]

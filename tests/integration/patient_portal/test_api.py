@@ -144,3 +144,12 @@ def test_openapi_document_lists_every_api_route(app: Starlette, client: TestClie
             assert "default" in operation["responses"], (path, method)
     schemas = document["components"]["schemas"]
     assert {"Problem", "Health", "LanguageChoice"} <= set(schemas)
+
+
+def test_a_nul_character_is_a_422_not_a_database_error(client: TestClient) -> None:
+    response = client.post(
+        "/api/v1/auth/staff/signin",
+        json={"login_id": "a\u0000b", "password": "x", "code": "123456"},
+    )
+    body = assert_problem(response, 422, "validation")
+    assert "NUL" in str(body["detail"])

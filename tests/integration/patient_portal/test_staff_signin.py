@@ -272,3 +272,8 @@ def test_admin_disables_and_resets_staff(
         page="/staff/admin/staff",
     )
     assert attempt.status_code == 404
+
+
+def test_control_characters_in_a_form_are_harmless(browser: TestClient, world: World) -> None:
+    response = password_step(browser, "doctor\u0000@example.invalid", "pass\u0000word")
+    assert response.status_code == 401
