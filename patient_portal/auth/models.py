@@ -74,3 +74,25 @@ class OtpChallenge(Model):
 
     class Meta:
         table = "portal_otp_challenge"
+
+
+class PasskeyCredential(Model):
+    """A WebAuthn credential (passkey) of a patient account or a staff member.
+
+    ``public_key`` and ``credential_id`` are not secrets; ``sign_count`` catches a cloned
+    authenticator that reports a counter going backwards.
+    """
+
+    id = fields.UUIDField(primary_key=True)
+    principal_kind = fields.CharEnumField(PrincipalKind, max_length=8)
+    principal_id = fields.UUIDField(db_index=True)
+    credential_id = fields.CharField(max_length=400, unique=True)
+    public_key = fields.TextField()
+    sign_count = fields.BigIntField(default=0)
+    transports: fields.JSONField[list[str]] = fields.JSONField(default=list)
+    name = fields.CharField(max_length=80, default="")
+    created_at = fields.DatetimeField()
+    last_used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "portal_passkey_credential"
