@@ -24,8 +24,8 @@ from patient_portal.db import database
 from patient_portal.errors import UnexpectedErrorMiddleware, exception_handlers, refuse_csrf
 from patient_portal.i18n import load_catalogues
 from patient_portal.identity_wiring import build_identity, build_verifier
-from patient_portal.jobs import default_registry, running_jobs, utc_now
-from patient_portal.jobs.housekeeping import schedule_housekeeping
+from patient_portal.jobs import running_jobs, utc_now
+from patient_portal.maintenance import product_registry, schedule_daily
 from patient_portal.middleware import LocaleMiddleware, SecurityHeadersMiddleware
 from patient_portal.pubsub import InMemoryPubSub, PubSub, RedisPubSub
 from patient_portal.settings import Settings
@@ -52,7 +52,7 @@ def create_app(
     """
     catalogues = load_catalogues()
     assets = StaticAssets()
-    job_registry = default_registry()
+    job_registry = product_registry()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -81,7 +81,7 @@ def create_app(
             app.state.audit = identity.audit
             app.state.resolve_auth = identity.resolve
             jobs = await stack.enter_async_context(running_jobs(settings, job_registry))
-            await schedule_housekeeping(jobs, job_registry, utc_now())
+            await schedule_daily(jobs, job_registry, settings, utc_now())
             app.state.jobs = jobs
             logger.info("portal ready (database: %s)", settings.database.backend.value)
             yield

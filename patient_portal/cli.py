@@ -174,10 +174,11 @@ def _worker(args: argparse.Namespace) -> int:
     settings = _settings()
     _configure_logging(settings)
     from patient_portal.crypto.keyring import keyring_for, use_keyring
-    from patient_portal.jobs import default_registry, run_worker
+    from patient_portal.jobs import run_worker
+    from patient_portal.maintenance import product_registry
 
     with use_keyring(keyring_for(settings.key_file, production=settings.is_production)):
-        asyncio.run(run_worker(settings, default_registry()))
+        asyncio.run(run_worker(settings, product_registry()))
     return 0
 
 

@@ -125,6 +125,7 @@ class Settings:
     default_locale: str = "ja"
     time_zone: str = "Asia/Tokyo"
     log_level: str = "INFO"
+    audit_retention_days: int = 2557
     sms_provider: SmsProvider = SmsProvider.CONSOLE
     email_provider: EmailProvider = EmailProvider.CONSOLE
     payment_provider: PaymentProvider = PaymentProvider.CONSOLE
@@ -172,6 +173,7 @@ VARIABLES: dict[str, str] = {
     "TSUNAGU_DEFAULT_LOCALE": "ja (default) or en",
     "TSUNAGU_TIME_ZONE": "IANA zone clinics are in by default (Asia/Tokyo)",
     "TSUNAGU_LOG_LEVEL": "DEBUG, INFO (default), WARNING or ERROR",
+    "TSUNAGU_AUDIT_RETENTION_DAYS": "days the audit log keeps entries (2557, seven years)",
     "TSUNAGU_SMS_PROVIDER": "console (default) or twilio",
     "TSUNAGU_EMAIL_PROVIDER": "console (default) or smtp",
     "TSUNAGU_PAYMENT_PROVIDER": "console (default) or stripe",
@@ -278,6 +280,9 @@ def load_settings(environ: Mapping[str, str], *, create_dev_key: bool = True) ->
         default_locale=_one_of("TSUNAGU_DEFAULT_LOCALE", get("DEFAULT_LOCALE", "ja"), LOCALES),
         time_zone=_time_zone(get("TIME_ZONE", "Asia/Tokyo")),
         log_level=_one_of("TSUNAGU_LOG_LEVEL", get("LOG_LEVEL", "INFO").upper(), LOG_LEVELS),
+        audit_retention_days=_int(
+            "TSUNAGU_AUDIT_RETENTION_DAYS", get("AUDIT_RETENTION_DAYS", "2557"), 365, 36500
+        ),
         sms_provider=sms,
         email_provider=email,
         payment_provider=payment,
