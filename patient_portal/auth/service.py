@@ -331,35 +331,41 @@ class Identity:
         await self.limiter.reset(SIGN_IN_PER_ACCOUNT.key(staff.login_id))
         staff.last_sign_in_at = self.now()
         await staff.save(update_fields=["last_sign_in_at", "updated_at"])
+        await self._staff_event(staff, "auth.sign_in", Outcome.SUCCESS, client, method=method)
+        return await self._signed_in(
+            PrincipalKind.STAFF, str(staff.id), client, False, replacing=pending_token
+        )
+
+    async def _staff_failure(self, staff: StaffMember | None, client: Client, step: str) -> None:
+        if staff is None:
+            await self._audit(
+                AuditEvent(
+                    action="auth.sign_in",
+                    outcome=Outcome.FAILURE,
+                    actor_kind="anonymous",
+                    ip=client.ip,
+                    user_agent=client.user_agent,
+                    detail={"step": step},
+                )
+            )
+        else:
+            await self._staff_event(staff, "auth.sign_in", Outcome.FAILURE, client, step=step)
+
+    async def _staff_event(
+        self, staff: StaffMember, action: str, outcome: Outcome, client: Client, **detail: str
+    ) -> None:
+        """Audit something a staff member did to their own account."""
         await self._audit(
             AuditEvent(
-                action="auth.sign_in",
-                outcome=Outcome.SUCCESS,
+                action=action,
+                outcome=outcome,
                 actor_kind="staff",
                 actor_id=str(staff.id),
                 actor_role=staff.role.value,
                 clinic_id=str(staff.clinic_id or ""),  # type: ignore[attr-defined]
                 ip=client.ip,
                 user_agent=client.user_agent,
-                detail={"method": method},
-            )
-        )
-        return await self._signed_in(
-            PrincipalKind.STAFF, str(staff.id), client, False, replacing=pending_token
-        )
-
-    async def _staff_failure(self, staff: StaffMember | None, client: Client, step: str) -> None:
-        await self._audit(
-            AuditEvent(
-                action="auth.sign_in",
-                outcome=Outcome.FAILURE,
-                actor_kind="staff" if staff else "anonymous",
-                actor_id=str(staff.id) if staff else "",
-                actor_role=staff.role.value if staff else "",
-                clinic_id=str(staff.clinic_id or "") if staff else "",  # type: ignore[attr-defined]
-                ip=client.ip,
-                user_agent=client.user_agent,
-                detail={"step": step},
+                detail=detail,
             )
         )
 
@@ -409,18 +415,7 @@ class Identity:
         await RecoveryCode.filter(staff=staff).delete()
         for code_value in codes:
             await RecoveryCode.create(staff=staff, code_hash=totp.hash_recovery_code(code_value))
-        await self._audit(
-            AuditEvent(
-                action="auth.mfa_enrolled",
-                outcome=Outcome.SUCCESS,
-                actor_kind="staff",
-                actor_id=str(staff.id),
-                actor_role=staff.role.value,
-                clinic_id=str(staff.clinic_id or ""),
-                ip=client.ip,
-                user_agent=client.user_agent,
-            )
-        )
+        await self._staff_event(staff, "auth.mfa_enrolled", Outcome.SUCCESS, client)
         signed_in = await self._staff_signed_in(staff, client, "totp_enrolment", pending_token)
         return signed_in, codes
 
@@ -498,18 +493,7 @@ class Identity:
             password_changed_at=self.now(),
         )
         await PasswordHistory.create(staff=staff, password_hash=hashed)
-        await self._audit(
-            AuditEvent(
-                action="staff.joined",
-                outcome=Outcome.SUCCESS,
-                actor_kind="staff",
-                actor_id=str(staff.id),
-                actor_role=staff.role.value,
-                clinic_id=str(invitation.clinic_id),  # type: ignore[attr-defined]
-                ip=client.ip,
-                user_agent=client.user_agent,
-            )
-        )
+        await self._staff_event(staff, "staff.joined", Outcome.SUCCESS, client)
         return await self.staff_password(invitation.login_id, password, client)
 
     async def set_staff_password(self, staff: StaffMember, password: str) -> None:

@@ -148,3 +148,32 @@ async def form_of(request: Request) -> dict[str, str]:
 
 def message(request: Request, text: Text) -> str:
     return text.in_locale(request_locale(request))
+
+
+async def sign_out(request: Request, then: str) -> Response:
+    """End this browser's session (if any) and go to ``then``."""
+    context = auth_of(request)
+    if context.session_token:
+        await identity(request).sessions.end(context.session_token)
+        await record(request, context.principal, "auth.sign_out")
+    response = redirect(then)
+    clear_session_cookie(request, response)
+    return response
+
+
+async def sessions_page(request: Request, kind: str, template: str, here: str) -> Response:
+    """List where ``kind`` is signed in; POST signs out everywhere else (and revokes tokens)."""
+    principal = require(request, kind)
+    context = auth_of(request)
+    principal_kind = PrincipalKind(kind)
+    sessions = identity(request).sessions
+    if request.method == "POST":
+        ended = await sessions.end_all(
+            principal_kind, principal.id, keep_token=context.session_token
+        )
+        await identity(request).tokens.revoke_all(principal_kind, principal.id)
+        await record(request, principal, "auth.sign_out_everywhere", detail={"ended": ended})
+        return redirect(here)
+    active = await sessions.active(principal_kind, principal.id)
+    current = context.session.id if context.session else ""
+    return page(request, template, {"sessions": active, "current": current})

@@ -12,14 +12,13 @@ from starlette.routing import Route
 from patient_portal.accounts import service as accounts
 from patient_portal.accounts.models import Relationship
 from patient_portal.auth.middleware import auth_of
-from patient_portal.auth.models import PrincipalKind
 from patient_portal.auth.phone import PhoneError, mask
 from patient_portal.auth.policy import Action, Resource
 from patient_portal.auth.service import AuthError
 from patient_portal.auth.verifier import VerifierError
+from patient_portal.views import common
 from patient_portal.views.common import (
     authorize,
-    clear_session_cookie,
     client_of,
     form_of,
     identity,
@@ -85,13 +84,7 @@ async def signin_code(request: Request) -> Response:
 
 
 async def signout(request: Request) -> Response:
-    context = auth_of(request)
-    if context.session_token:
-        await identity(request).sessions.end(context.session_token)
-        await record(request, context.principal, "auth.sign_out")
-    response = redirect("/")
-    clear_session_cookie(request, response)
-    return response
+    return await common.sign_out(request, "/")
 
 
 async def account_home(request: Request) -> Response:
@@ -203,20 +196,10 @@ async def patient_edit(request: Request) -> Response:
     return redirect("/account")
 
 
-async def sessions_page(request: Request) -> Response:
-    principal = require(request, "patient")
-    context = auth_of(request)
-    sessions = identity(request).sessions
-    if request.method == "POST":
-        ended = await sessions.end_all(
-            PrincipalKind.PATIENT, principal.id, keep_token=context.session_token
-        )
-        await identity(request).tokens.revoke_all(PrincipalKind.PATIENT, principal.id)
-        await record(request, principal, "auth.sign_out_everywhere", detail={"ended": ended})
-        return redirect("/account/sessions")
-    active = await sessions.active(PrincipalKind.PATIENT, principal.id)
-    current = context.session.id if context.session else ""
-    return page(request, "patient/sessions.html", {"sessions": active, "current": current})
+async def sessions(request: Request) -> Response:
+    return await common.sessions_page(
+        request, "patient", "patient/sessions.html", "/account/sessions"
+    )
 
 
 routes = [
@@ -228,5 +211,5 @@ routes = [
     Route("/account/profile", profile_form, methods=["GET", "POST"]),
     Route("/account/family/new", family_add, methods=["GET", "POST"]),
     Route("/account/patients/{patient_id}", patient_edit, methods=["GET", "POST"]),
-    Route("/account/sessions", sessions_page, methods=["GET", "POST"]),
+    Route("/account/sessions", sessions, methods=["GET", "POST"]),
 ]

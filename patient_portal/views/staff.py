@@ -17,10 +17,10 @@ from patient_portal.auth.policy import Action, Principal, Resource, Role
 from patient_portal.auth.service import AuthError
 from patient_portal.auth.sessions import SessionData
 from patient_portal.problems import Text
+from patient_portal.views import common
 from patient_portal.views.common import (
     audit_log,
     authorize,
-    clear_session_cookie,
     client_of,
     form_of,
     identity,
@@ -157,13 +157,7 @@ async def invitation(request: Request) -> Response:
 
 
 async def signout(request: Request) -> Response:
-    context = auth_of(request)
-    if context.session_token:
-        await identity(request).sessions.end(context.session_token)
-        await record(request, context.principal, "auth.sign_out")
-    response = redirect("/staff/signin")
-    clear_session_cookie(request, response)
-    return response
+    return await common.sign_out(request, "/staff/signin")
 
 
 async def home(request: Request) -> Response:
@@ -312,20 +306,8 @@ async def audit_export(request: Request) -> Response:
     )
 
 
-async def sessions_page(request: Request) -> Response:
-    principal = require(request, "staff")
-    context = auth_of(request)
-    sessions = identity(request).sessions
-    if request.method == "POST":
-        ended = await sessions.end_all(
-            PrincipalKind.STAFF, principal.id, keep_token=context.session_token
-        )
-        await identity(request).tokens.revoke_all(PrincipalKind.STAFF, principal.id)
-        await record(request, principal, "auth.sign_out_everywhere", detail={"ended": ended})
-        return redirect("/staff/sessions")
-    active = await sessions.active(PrincipalKind.STAFF, principal.id)
-    current = context.session.id if context.session else ""
-    return page(request, "staff/sessions.html", {"sessions": active, "current": current})
+async def sessions(request: Request) -> Response:
+    return await common.sessions_page(request, "staff", "staff/sessions.html", "/staff/sessions")
 
 
 INVITE_INCOMPLETE = Text(
@@ -345,5 +327,5 @@ routes = [
     Route("/staff/admin/staff/{staff_id}/{action}", staff_member_action, methods=["POST"]),
     Route("/staff/admin/audit", audit_view, methods=["GET"]),
     Route("/staff/admin/audit.csv", audit_export, methods=["GET"]),
-    Route("/staff/sessions", sessions_page, methods=["GET", "POST"]),
+    Route("/staff/sessions", sessions, methods=["GET", "POST"]),
 ]
