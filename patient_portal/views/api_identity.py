@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Annotated
 
@@ -127,6 +129,19 @@ def _out(view: accounts.PatientView) -> PatientOut:
     )
 
 
+@contextmanager
+def _as_problems(request: Request) -> Iterator[None]:
+    """Sign-in failures as problem details: one translation for every sign-in endpoint."""
+    try:
+        yield
+    except PhoneError as error:
+        raise _phone_problem(error) from None
+    except AuthError as error:
+        raise auth_problem(request, error) from None
+    except VerifierError as error:
+        raise _verifier_problem(error) from None
+
+
 def _verifier_problem(error: VerifierError) -> Problem:
     kind = {429: RATE_LIMITED, 503: UNAVAILABLE}.get(error.status, BAD_REQUEST)
     return Problem(kind, error.text)
@@ -148,16 +163,10 @@ def _phone_problem(error: PhoneError) -> Problem:
 )
 async def start_sms(request: Request, body: SmsStart) -> SmsStarted:
     """Answers the same whether or not the number has an account."""
-    try:
+    with _as_problems(request):
         phone = await identity(request).send_code(
             body.phone, client_of(request), locale=request.state.locale
         )
-    except PhoneError as error:
-        raise _phone_problem(error) from None
-    except AuthError as error:
-        raise auth_problem(request, error) from None
-    except VerifierError as error:
-        raise _verifier_problem(error) from None
     return SmsStarted(phone=mask(phone))
 
 
@@ -171,16 +180,10 @@ async def start_sms(request: Request, body: SmsStart) -> SmsStarted:
     problems=(401, 429),
 )
 async def verify_sms(request: Request, body: SmsVerify) -> Tokens:
-    try:
+    with _as_problems(request):
         signed_in = await identity(request).verify_code(
             body.phone, body.code, client_of(request), want_tokens=True
         )
-    except PhoneError as error:
-        raise _phone_problem(error) from None
-    except AuthError as error:
-        raise auth_problem(request, error) from None
-    except VerifierError as error:
-        raise _verifier_problem(error) from None
     assert signed_in.tokens is not None  # noqa: S101 - want_tokens gives tokens
     return _tokens(signed_in.tokens, signed_in.needs_profile)
 
@@ -195,12 +198,10 @@ async def verify_sms(request: Request, body: SmsVerify) -> Tokens:
     problems=(401, 429),
 )
 async def staff_signin(request: Request, body: StaffSignIn) -> Tokens:
-    try:
+    with _as_problems(request):
         pair = await identity(request).staff_api_sign_in(
             body.login_id, body.password, body.code, client_of(request)
         )
-    except AuthError as error:
-        raise auth_problem(request, error) from None
     return _tokens(pair)
 
 
