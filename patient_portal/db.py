@@ -24,6 +24,8 @@ from patient_portal.settings import DatabaseBackend, Settings
 
 logger = logging.getLogger(__name__)
 
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
 # app label → (model modules, migrations package). Later packages add their line here.
 APPS: dict[str, tuple[list[str], str]] = {
     "booking": (["booking.models"], "booking.migrations"),
@@ -41,8 +43,12 @@ APPS: dict[str, tuple[list[str], str]] = {
 
 def tortoise_config(settings: Settings) -> dict[str, Any]:
     """The Tortoise configuration for ``settings`` (also used by the ``tortoise`` CLI)."""
+    url = settings.database.tortoise_url
+    if settings.database.backend is DatabaseBackend.SQLITE and "busy_timeout" not in url:
+        # Wait for a lock (another process: a CLI command, a worker) instead of failing at once.
+        url += ("&" if "?" in url else "?") + f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}"
     return {
-        "connections": {"default": settings.database.tortoise_url},
+        "connections": {"default": url},
         "apps": {
             label: {
                 "models": list(models),

@@ -84,6 +84,14 @@ TOO_MANY = Text(
     "試行回数が多すぎます。しばらく待ってからお試しください",
     "Too many attempts. Please wait a while and try again.",
 )
+WRONG_PATIENT_PASSWORD = Text(
+    "携帯電話番号またはパスワードが正しくありません",
+    "The mobile number or the password is not correct.",
+)
+PASSWORD_REUSED = Text(
+    "以前に使ったパスワードは使えません",
+    "You cannot reuse a password you have used before.",
+)
 INVITATION_INVALID = Text(
     "招待リンクが無効か、有効期限が切れています。管理者に再発行を依頼してください",
     "This invitation link is invalid or has expired. Ask your administrator for a new one.",
@@ -496,8 +504,35 @@ class Identity:
         await self._staff_event(staff, "staff.joined", Outcome.SUCCESS, client)
         return await self.staff_password(invitation.login_id, password, client)
 
+    async def _refuse_reuse(
+        self, password: str, current_hash: str | None, **owner: StaffMember | PatientAccount
+    ) -> None:
+        """Refuse any password the owner has had; the current one joins the history first."""
+        previous = [
+            str(h)
+            for h in await PasswordHistory.filter(**owner).values_list("password_hash", flat=True)
+        ]
+        if current_hash and current_hash not in previous:
+            previous.append(current_hash)
+            await PasswordHistory.create(password_hash=current_hash, **owner)  # type: ignore[arg-type]
+        if passwords.is_reused(password, previous):
+            raise AuthError(PASSWORD_REUSED)
+
+    async def change_staff_password(
+        self, principal: Principal, current: str, password: str, client: Client
+    ) -> None:
+        """Change one's own password, proving the current one first."""
+        staff = await StaffMember.get(id=principal.id)
+        await self._limit(SIGN_IN_PER_ACCOUNT, staff.login_id)
+        if not await passwords.verify_password_async(staff.password_hash, current):
+            await self._staff_failure(staff, client, "password_change")
+            raise InvalidCredentials(WRONG_CREDENTIALS)
+        await self.set_staff_password(staff, password)
+        await self._staff_event(staff, "auth.password_changed", Outcome.SUCCESS, client)
+
     async def set_staff_password(self, staff: StaffMember, password: str) -> None:
-        """Change a staff password under the policy; a password used before is refused."""
+        """Change a staff password under the policy; a password used before is refused.
+        Every session and token of the member ends (the caller signs them in again)."""
         problems = passwords.check_policy(
             password,
             min_length=passwords.STAFF_MIN_LENGTH,
@@ -505,14 +540,7 @@ class Identity:
         )
         if problems:
             raise AuthError(problems[0].message)
-        previous = await PasswordHistory.filter(staff=staff).values_list("password_hash", flat=True)
-        if passwords.is_reused(password, [str(h) for h in previous]):
-            raise AuthError(
-                Text(
-                    "以前に使ったパスワードは使えません",
-                    "You cannot reuse a password you have used before.",
-                )
-            )
+        await self._refuse_reuse(password, staff.password_hash, staff=staff)
         hashed = await passwords.hash_password_async(password)
         staff.password_hash = hashed
         staff.password_changed_at = self.now()
@@ -571,4 +599,86 @@ class Identity:
                 ip=client.ip,
                 user_agent=client.user_agent,
             )
+        )
+
+    # -- patients: an optional password ------------------------------------------------------
+
+    async def set_patient_password(
+        self, principal: Principal, password: str, client: Client
+    ) -> None:
+        """Add or change a patient's password under the policy; a password used before is
+        refused. Other sessions and tokens of the account end."""
+        account = await PatientAccount.get(id=principal.id)
+        names = await Patient.filter(account=account, relationship="self").first()
+        personal = [account.phone]
+        if names is not None:
+            personal += [names.family_name, names.given_name]
+            personal += [names.family_name_kana, names.given_name_kana]
+        problems = passwords.check_policy(
+            password, min_length=passwords.PATIENT_MIN_LENGTH, personal=personal
+        )
+        if problems:
+            raise AuthError(problems[0].message)
+        await self._refuse_reuse(password, account.password_hash, patient_account=account)
+        hashed = await passwords.hash_password_async(password)
+        account.password_hash = hashed
+        await account.save(update_fields=["password_hash", "updated_at"])
+        await PasswordHistory.create(patient_account=account, password_hash=hashed)
+        await self.tokens.revoke_all(PrincipalKind.PATIENT, principal.id)
+        await self._audit(
+            AuditEvent(
+                action="auth.password_set",
+                outcome=Outcome.SUCCESS,
+                actor_kind="patient",
+                actor_id=principal.id,
+                actor_role="patient",
+                ip=client.ip,
+                user_agent=client.user_agent,
+            )
+        )
+
+    async def patient_password_sign_in(
+        self, raw_phone: str, password: str, client: Client, *, want_tokens: bool = False
+    ) -> SignedIn:
+        """Sign in with the mobile number and the password; any failure looks the same."""
+        phone = normalise_mobile(raw_phone)
+        await self._limit(SIGN_IN_PER_IP, client.ip)
+        await self._limit(SIGN_IN_PER_ACCOUNT, phone)
+        index = current_keyring().blind_index(phone, PHONE_PURPOSE)
+        account = await PatientAccount.get_or_none(phone_index=index)
+        matched = await passwords.verify_password_async(
+            account.password_hash if account else None, password
+        )
+        if not matched or account is None or not account.is_active:
+            await self._audit(
+                AuditEvent(
+                    action="auth.sign_in",
+                    outcome=Outcome.FAILURE,
+                    actor_kind="patient" if account else "anonymous",
+                    actor_id=str(account.id) if account else "",
+                    actor_role="patient" if account else "",
+                    ip=client.ip,
+                    user_agent=client.user_agent,
+                    detail={"method": "password"},
+                )
+            )
+            raise InvalidCredentials(WRONG_PATIENT_PASSWORD)
+        await self.limiter.reset(SIGN_IN_PER_ACCOUNT.key(phone))
+        account.last_sign_in_at = self.now()
+        await account.save(update_fields=["last_sign_in_at", "updated_at"])
+        await self._audit(
+            AuditEvent(
+                action="auth.sign_in",
+                outcome=Outcome.SUCCESS,
+                actor_kind="patient",
+                actor_id=str(account.id),
+                actor_role="patient",
+                ip=client.ip,
+                user_agent=client.user_agent,
+                detail={"method": "password"},
+            )
+        )
+        needs_profile = not await Patient.filter(account=account).exists()
+        return await self._signed_in(
+            PrincipalKind.PATIENT, str(account.id), client, want_tokens, needs_profile=needs_profile
         )

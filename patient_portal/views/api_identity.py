@@ -58,6 +58,12 @@ class SmsVerify(BaseModel):
     code: Code
 
 
+class PasswordSignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    phone: Annotated[str, Field(min_length=1, max_length=40)]
+    password: Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class StaffSignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     login_id: Annotated[str, Field(min_length=1, max_length=120)]
@@ -183,6 +189,25 @@ async def verify_sms(request: Request, body: SmsVerify) -> Tokens:
     with _as_problems(request):
         signed_in = await identity(request).verify_code(
             body.phone, body.code, client_of(request), want_tokens=True
+        )
+    assert signed_in.tokens is not None  # noqa: S101 - want_tokens gives tokens
+    return _tokens(signed_in.tokens, signed_in.needs_profile)
+
+
+@api.endpoint(
+    "POST",
+    "/auth/password/signin",
+    summary="Sign in with the mobile number and the account's password",
+    body=PasswordSignIn,
+    response=Tokens,
+    tags=("auth",),
+    problems=(401, 429),
+)
+async def password_signin(request: Request, body: PasswordSignIn) -> Tokens:
+    """Only for accounts that set a password; the SMS code always works."""
+    with _as_problems(request):
+        signed_in = await identity(request).patient_password_sign_in(
+            body.phone, body.password, client_of(request), want_tokens=True
         )
     assert signed_in.tokens is not None  # noqa: S101 - want_tokens gives tokens
     return _tokens(signed_in.tokens, signed_in.needs_profile)

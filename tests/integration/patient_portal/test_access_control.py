@@ -67,6 +67,7 @@ def fillers(world: World) -> dict[str, str]:
         "staff_id": world.doctor_b.id,
         "token": "not-a-real-invitation-token",
         "action": "disable",
+        "passkey_id": "00000000-0000-4000-8000-00000000beef",
     }
 
 

@@ -211,3 +211,96 @@ def test_api_staff_sign_in_needs_the_code_too(
     listed = browser.get(f"/api/v1/clinics/{world.clinic_a}/patients", headers=bearer)
     assert listed.status_code == 200
     assert [p["patient"]["id"] for p in listed.json()["patients"]] == [world.patient_a]
+
+
+def test_an_optional_password_then_signing_in_with_it(browser: TestClient, world: World) -> None:
+    devices = Devices(browser)
+    phone = devices("phone")
+    sign_in_patient(phone, PHONE_A, SMS_CODE)
+    weak = post_form(
+        phone, "/account/password", {"password": "password123"}, page="/account/password"
+    )
+    assert weak.status_code == 422
+    with_phone = post_form(
+        phone, "/account/password", {"password": "my number 11110001 x"}, page="/account/password"
+    )
+    assert with_phone.status_code == 422
+    ok = post_form(
+        phone, "/account/password", {"password": "maple river lantern"}, page="/account/password"
+    )
+    assert ok.status_code == 200
+    again = post_form(
+        phone, "/account/password", {"password": "maple river lantern"}, page="/account/password"
+    )
+    assert again.status_code == 422  # a password used before
+
+    laptop = devices("laptop")
+    wrong = post_form(
+        laptop,
+        "/signin/password",
+        {"phone": "090-1111-0001", "password": "x" * 12},
+        page="/signin/password",
+    )
+    assert wrong.status_code == 401
+    unknown = post_form(
+        laptop,
+        "/signin/password",
+        {"phone": "090-9999-9999", "password": "maple river lantern"},
+        page="/signin/password",
+    )
+    assert unknown.status_code == 401
+    assert (
+        wrong.text.split("<main")[1].split("csrf")[0]
+        == unknown.text.replace("090-9999-9999", "090-1111-0001").split("<main")[1].split("csrf")[0]
+    )
+    signed_in = post_form(
+        laptop,
+        "/signin/password",
+        {"phone": "090-1111-0001", "password": "maple river lantern"},
+        page="/signin/password",
+        follow_redirects=False,
+    )
+    assert signed_in.headers["location"] == "/account"
+    devices("app")  # a phone app: no cookies, a bearer token
+    tokens = browser.post(
+        "/api/v1/auth/password/signin",
+        json={"phone": "090-1111-0001", "password": "maple river lantern"},
+    )
+    assert tokens.status_code == 200
+    bearer = {"Authorization": f"Bearer {tokens.json()['access_token']}"}
+    assert browser.get("/api/v1/me", headers=bearer).status_code == 200
+
+
+def test_staff_change_their_password_and_other_sessions_end(
+    browser: TestClient, world: World, clock: FakeClock
+) -> None:
+    from tests.support.web import sign_in_staff
+
+    devices = Devices(browser)
+    sign_in_staff(devices("pc1"), world.doctor_a, clock)
+    clock.advance(seconds=31)
+    sign_in_staff(devices("pc2"), world.doctor_a, clock)
+    wrong = post_form(
+        devices("pc1"),
+        "/staff/password",
+        {"current": "not it at all", "password": "amber falcon meadow stone"},
+        page="/staff/password",
+    )
+    assert wrong.status_code == 401
+    changed = post_form(
+        devices("pc1"),
+        "/staff/password",
+        {"current": world.doctor_a.password, "password": "amber falcon meadow stone"},
+        page="/staff/password",
+        follow_redirects=False,
+    )
+    assert changed.headers["location"] == "/staff"
+    assert devices("pc1").get("/staff").status_code == 200
+    assert devices("pc2").get("/staff", follow_redirects=False).status_code == 303
+    reuse = post_form(
+        devices("pc1"),
+        "/staff/password",
+        {"current": "amber falcon meadow stone", "password": world.doctor_a.password},
+        page="/staff/password",
+    )
+    assert reuse.status_code == 400
