@@ -74,7 +74,9 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def portal(settings: Settings, clock: FakeClock) -> Starlette:
+def portal(settings: Settings, clock: FakeClock, world: World) -> Starlette:
+    """The app, on a database already seeded (seeding beside a running app would be two SQLite
+    writers at once, which a real deployment does not have)."""
     return create_app(settings, verifier=ConsoleVerifier(clock, fixed_code=SMS_CODE), clock=clock)
 
 
