@@ -177,3 +177,26 @@ def test_pages_have_no_inline_scripts_or_styles(client: TestClient) -> None:
         assert " style=" not in html
         assert re.search(r" on[a-z]+=", html) is None
         assert 'name="viewport"' in html
+
+
+def test_hsts_only_over_tls(app: Starlette) -> None:
+    with TestClient(app, base_url="https://clinic.example.jp") as tls:
+        assert "max-age=" in tls.get("/").headers["strict-transport-security"]
+    with TestClient(app, base_url="http://127.0.0.1") as plain:
+        assert "strict-transport-security" not in plain.get("/").headers
+
+
+def test_a_page_that_needs_the_camera_opens_it_for_itself_only(app: Starlette) -> None:
+    from starlette.responses import PlainTextResponse
+
+    async def consult(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(
+            "video", headers={"Permissions-Policy": "camera=(self), microphone=(self)"}
+        )
+
+    app.router.routes.insert(0, Route("/consult-test", consult))
+    with TestClient(app) as client:
+        assert client.get("/consult-test").headers["permissions-policy"] == (
+            "camera=(self), microphone=(self)"
+        )
+        assert "camera=()" in client.get("/").headers["permissions-policy"]
