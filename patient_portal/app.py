@@ -32,6 +32,8 @@ from patient_portal.settings import Settings
 from patient_portal.static import MOUNT, StaticAssets
 from patient_portal.templating import build_templates
 from patient_portal.views import api_identity  # noqa: F401 - registers its endpoints on `api`
+from patient_portal.views import passkeys as passkey_views
+from patient_portal.views import passwords as password_views
 from patient_portal.views import patient as patient_views
 from patient_portal.views import staff as staff_views
 
@@ -90,6 +92,8 @@ def create_app(
         *pages.routes,
         *patient_views.routes,
         *staff_views.routes,
+        *passkey_views.routes,
+        *password_views.routes,
         *health.routes,
         *api.routes(),
         Mount(MOUNT, app=assets, name="static"),

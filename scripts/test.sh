@@ -57,7 +57,9 @@ step "ruff format" ruff format --check .
 step "mypy --strict" mypy
 step "import contracts" lint-imports --no-cache
 step "pytest (SQLite)" env TSUNAGU_TEST_DATABASE=sqlite pytest -p no:cacheprovider "$@"
-step "pytest (PostgreSQL)" env TSUNAGU_TEST_DATABASE=postgres pytest -p no:cacheprovider "$@"
+# Its own Redis database, so the two runs never share queues or rate-limit keys.
+step "pytest (PostgreSQL)" env TSUNAGU_TEST_DATABASE=postgres \
+  TSUNAGU_TEST_REDIS_URL="${TSUNAGU_TEST_REDIS_URL%/*}/14" pytest -p no:cacheprovider "$@"
 
 echo
 if [ ${#failed[@]} -gt 0 ]; then

@@ -27,7 +27,7 @@ from patient_portal.audit.models import Outcome
 from patient_portal.audit.service import AuditEvent, AuditLog
 from patient_portal.auth import passwords, totp
 from patient_portal.auth.middleware import AuthContext
-from patient_portal.auth.models import PrincipalKind
+from patient_portal.auth.models import PasskeyCredential, PrincipalKind
 from patient_portal.auth.phone import normalise_mobile
 from patient_portal.auth.policy import Principal, Role
 from patient_portal.auth.ratelimit import (
@@ -180,7 +180,7 @@ class Identity:
     async def principal_staff(self, staff_id: str) -> StaffMember | None:
         return await StaffMember.get_or_none(id=staff_id, is_active=True)
 
-    async def _limit(self, limit: Limit, subject: str) -> None:
+    async def limit(self, limit: Limit, subject: str) -> None:
         decision = await limit.hit(self.limiter, subject)
         if not decision.allowed:
             raise RateLimited(TOO_MANY, retry_after=int(decision.retry_after) or 1)
@@ -194,9 +194,9 @@ class Identity:
         """Normalise the number and send a code; returns the E.164 number. Raises PhoneError,
         RateLimited or a VerifierError. Says the same whether or not an account exists."""
         phone = normalise_mobile(raw_phone)
-        await self._limit(SMS_SEND_PER_IP, client.ip)
-        await self._limit(SMS_SEND_PER_PHONE, phone)
-        await self._limit(SMS_SEND_PER_PHONE_DAILY, phone)
+        await self.limit(SMS_SEND_PER_IP, client.ip)
+        await self.limit(SMS_SEND_PER_PHONE, phone)
+        await self.limit(SMS_SEND_PER_PHONE_DAILY, phone)
         await self.verifier.start(phone, locale=locale)
         await self._audit(
             AuditEvent(
@@ -216,8 +216,8 @@ class Identity:
     ) -> SignedIn:
         """Check the code; on success sign in (creating the account on first use)."""
         phone = normalise_mobile(phone)
-        await self._limit(CODE_CHECK_PER_IP, client.ip)
-        await self._limit(CODE_CHECK_PER_PHONE, phone)
+        await self.limit(CODE_CHECK_PER_IP, client.ip)
+        await self.limit(CODE_CHECK_PER_PHONE, phone)
         index = current_keyring().blind_index(phone, PHONE_PURPOSE)
         if not await self.verifier.check(phone, code.strip()):
             await self._audit(
@@ -238,9 +238,25 @@ class Identity:
         )
         if not account.is_active:
             raise InvalidCredentials(WRONG_CODE)
+        await self.limiter.reset(CODE_CHECK_PER_PHONE.key(phone))
+        return await self.finish_patient_sign_in(
+            account, client, method="sms", created=created, want_tokens=want_tokens
+        )
+
+    async def finish_patient_sign_in(
+        self,
+        account: PatientAccount,
+        client: Client,
+        *,
+        method: str,
+        created: bool = False,
+        want_tokens: bool = False,
+        replacing: str | None = None,
+    ) -> SignedIn:
+        """After any successful patient check (SMS code, password, passkey): record it, audit
+        it, and start a NEW session (or issue tokens)."""
         account.last_sign_in_at = self.now()
         await account.save(update_fields=["last_sign_in_at", "updated_at"])
-        await self.limiter.reset(CODE_CHECK_PER_PHONE.key(phone))
         await self._audit(
             AuditEvent(
                 action="auth.sign_up" if created else "auth.sign_in",
@@ -250,12 +266,17 @@ class Identity:
                 actor_role="patient",
                 ip=client.ip,
                 user_agent=client.user_agent,
-                detail={"method": "sms"},
+                detail={"method": method},
             )
         )
         needs_profile = not await Patient.filter(account=account).exists()
         return await self._signed_in(
-            PrincipalKind.PATIENT, str(account.id), client, want_tokens, needs_profile=needs_profile
+            PrincipalKind.PATIENT,
+            str(account.id),
+            client,
+            want_tokens,
+            needs_profile=needs_profile,
+            replacing=replacing,
         )
 
     async def _signed_in(
@@ -284,15 +305,15 @@ class Identity:
         """First step: returns a short-lived, MFA-pending session token and whether the member
         still has to enrol TOTP. Any failure is the same InvalidCredentials."""
         login = login_id.strip().lower()
-        await self._limit(SIGN_IN_PER_IP, client.ip)
-        await self._limit(SIGN_IN_PER_ACCOUNT, login)
+        await self.limit(SIGN_IN_PER_IP, client.ip)
+        await self.limit(SIGN_IN_PER_ACCOUNT, login)
         staff = await StaffMember.get_or_none(login_id=login)
         # An unknown account is checked against a dummy hash: the same time either way.
         matched = await passwords.verify_password_async(
             staff.password_hash if staff else None, password
         )
         if not matched or staff is None or not staff.is_active:
-            await self._staff_failure(staff, client, "password")
+            await self.record_staff_failure(staff, client, "password")
             raise InvalidCredentials(WRONG_CREDENTIALS)
         token, _ = await self.sessions.start(
             PrincipalKind.STAFF,
@@ -310,12 +331,12 @@ class Identity:
         staff = await StaffMember.get_or_none(id=pending.principal_id, is_active=True)
         if staff is None or not pending.mfa_pending or staff.totp_secret is None:
             raise InvalidCredentials(WRONG_CREDENTIALS)
-        await self._limit(SIGN_IN_PER_ACCOUNT, staff.login_id)
+        await self.limit(SIGN_IN_PER_ACCOUNT, staff.login_id)
         method = await self._check_second_factor(staff, code)
         if method is None:
-            await self._staff_failure(staff, client, "totp")
+            await self.record_staff_failure(staff, client, "totp")
             raise InvalidCredentials(WRONG_CREDENTIALS)
-        return await self._staff_signed_in(staff, client, method, pending_token)
+        return await self.finish_staff_sign_in(staff, client, method, pending_token)
 
     async def _check_second_factor(self, staff: StaffMember, code: str) -> str | None:
         assert staff.totp_secret is not None  # noqa: S101 - checked by the caller
@@ -333,9 +354,11 @@ class Identity:
         )
         return "recovery_code" if used else None
 
-    async def _staff_signed_in(
+    async def finish_staff_sign_in(
         self, staff: StaffMember, client: Client, method: str, pending_token: str | None
     ) -> SignedIn:
+        """After a successful second factor (TOTP, recovery code, passkey): reset the lockout
+        counter, audit, and start a NEW session replacing the pending one."""
         await self.limiter.reset(SIGN_IN_PER_ACCOUNT.key(staff.login_id))
         staff.last_sign_in_at = self.now()
         await staff.save(update_fields=["last_sign_in_at", "updated_at"])
@@ -344,7 +367,9 @@ class Identity:
             PrincipalKind.STAFF, str(staff.id), client, False, replacing=pending_token
         )
 
-    async def _staff_failure(self, staff: StaffMember | None, client: Client, step: str) -> None:
+    async def record_staff_failure(
+        self, staff: StaffMember | None, client: Client, step: str
+    ) -> None:
         if staff is None:
             await self._audit(
                 AuditEvent(
@@ -387,12 +412,12 @@ class Identity:
         if needs_enrolment or pending is None:
             raise InvalidCredentials(WRONG_CREDENTIALS)
         staff = await StaffMember.get(id=pending.principal_id)
-        await self._limit(SIGN_IN_PER_ACCOUNT, staff.login_id)
+        await self.limit(SIGN_IN_PER_ACCOUNT, staff.login_id)
         method = await self._check_second_factor(staff, code)
         if method is None:
-            await self._staff_failure(staff, client, "totp")
+            await self.record_staff_failure(staff, client, "totp")
             raise InvalidCredentials(WRONG_CREDENTIALS)
-        await self._staff_signed_in(staff, client, method, None)
+        await self.finish_staff_sign_in(staff, client, method, None)
         return await self.tokens.issue(PrincipalKind.STAFF, str(staff.id))
 
     # -- staff: enrolment, invitations --------------------------------------------------------
@@ -408,10 +433,10 @@ class Identity:
         staff = await StaffMember.get_or_none(id=pending.principal_id, is_active=True)
         if staff is None or not pending.mfa_pending or staff.totp_secret is not None:
             raise InvalidCredentials(WRONG_CREDENTIALS)
-        await self._limit(SIGN_IN_PER_ACCOUNT, staff.login_id)
+        await self.limit(SIGN_IN_PER_ACCOUNT, staff.login_id)
         step = totp.verify(secret, code.strip(), now=self.now(), last_step=None)
         if step is None:
-            await self._staff_failure(staff, client, "totp_enrolment")
+            await self.record_staff_failure(staff, client, "totp_enrolment")
             raise InvalidCredentials(WRONG_CODE)
         staff.totp_secret = secret
         staff.totp_last_step = step
@@ -424,7 +449,7 @@ class Identity:
         for code_value in codes:
             await RecoveryCode.create(staff=staff, code_hash=totp.hash_recovery_code(code_value))
         await self._staff_event(staff, "auth.mfa_enrolled", Outcome.SUCCESS, client)
-        signed_in = await self._staff_signed_in(staff, client, "totp_enrolment", pending_token)
+        signed_in = await self.finish_staff_sign_in(staff, client, "totp_enrolment", pending_token)
         return signed_in, codes
 
     async def invite(
@@ -523,9 +548,9 @@ class Identity:
     ) -> None:
         """Change one's own password, proving the current one first."""
         staff = await StaffMember.get(id=principal.id)
-        await self._limit(SIGN_IN_PER_ACCOUNT, staff.login_id)
+        await self.limit(SIGN_IN_PER_ACCOUNT, staff.login_id)
         if not await passwords.verify_password_async(staff.password_hash, current):
-            await self._staff_failure(staff, client, "password_change")
+            await self.record_staff_failure(staff, client, "password_change")
             raise InvalidCredentials(WRONG_CREDENTIALS)
         await self.set_staff_password(staff, password)
         await self._staff_event(staff, "auth.password_changed", Outcome.SUCCESS, client)
@@ -571,7 +596,8 @@ class Identity:
     async def reset_second_factor(
         self, admin: Principal, staff: StaffMember, client: Client
     ) -> None:
-        """Forget the member's TOTP and recovery codes: they enrol again at their next sign-in."""
+        """Forget the member's TOTP, recovery codes and passkeys: they enrol again at their next
+        sign-in (a lost phone may hold the passkey too)."""
         staff.totp_secret = None  # type: ignore[assignment]
         staff.totp_last_step = None
         staff.totp_enrolled_at = None
@@ -579,6 +605,9 @@ class Identity:
             update_fields=["totp_secret", "totp_last_step", "totp_enrolled_at", "updated_at"]
         )
         await RecoveryCode.filter(staff=staff).delete()
+        await PasskeyCredential.filter(
+            principal_kind=PrincipalKind.STAFF, principal_id=staff.id
+        ).delete()
         await self.sessions.end_all(PrincipalKind.STAFF, str(staff.id))
         await self.tokens.revoke_all(PrincipalKind.STAFF, str(staff.id))
         await self._admin_event(admin, "auth.mfa_reset", staff, client)
@@ -642,8 +671,8 @@ class Identity:
     ) -> SignedIn:
         """Sign in with the mobile number and the password; any failure looks the same."""
         phone = normalise_mobile(raw_phone)
-        await self._limit(SIGN_IN_PER_IP, client.ip)
-        await self._limit(SIGN_IN_PER_ACCOUNT, phone)
+        await self.limit(SIGN_IN_PER_IP, client.ip)
+        await self.limit(SIGN_IN_PER_ACCOUNT, phone)
         index = current_keyring().blind_index(phone, PHONE_PURPOSE)
         account = await PatientAccount.get_or_none(phone_index=index)
         matched = await passwords.verify_password_async(
@@ -664,21 +693,6 @@ class Identity:
             )
             raise InvalidCredentials(WRONG_PATIENT_PASSWORD)
         await self.limiter.reset(SIGN_IN_PER_ACCOUNT.key(phone))
-        account.last_sign_in_at = self.now()
-        await account.save(update_fields=["last_sign_in_at", "updated_at"])
-        await self._audit(
-            AuditEvent(
-                action="auth.sign_in",
-                outcome=Outcome.SUCCESS,
-                actor_kind="patient",
-                actor_id=str(account.id),
-                actor_role="patient",
-                ip=client.ip,
-                user_agent=client.user_agent,
-                detail={"method": "password"},
-            )
-        )
-        needs_profile = not await Patient.filter(account=account).exists()
-        return await self._signed_in(
-            PrincipalKind.PATIENT, str(account.id), client, want_tokens, needs_profile=needs_profile
+        return await self.finish_patient_sign_in(
+            account, client, method="password", want_tokens=want_tokens
         )
