@@ -43,7 +43,6 @@ import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -52,6 +51,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 if str(REPO) not in sys.path:  # the seeding helpers live in tests/support
     sys.path.insert(0, str(REPO))
+
+from provenance import git_commit, package_version  # noqa: E402 - bench/provenance.py
 
 from patient_portal.auth import passwords  # noqa: E402
 
@@ -509,25 +510,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
     return args
-
-
-def package_version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "not installed"
-
-
-def git_commit() -> str | None:
-    result = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=10,
-    )
-    return result.stdout.strip() or None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,9 +33,10 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import IO, Any
+
+from provenance import git_commit, package_version  # bench/provenance.py, beside this file
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -420,25 +421,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.threads > args.connections:
         parser.error("--threads cannot exceed --connections")
     return args
-
-
-def package_version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "not installed"
-
-
-def git_commit() -> str | None:
-    result = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=10,
-    )
-    return result.stdout.strip() or None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,5 +12,6 @@ class FakeClock:
     def __call__(self) -> datetime:
         return self.now
 
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
+    def advance(self, delta: timedelta | None = None, **parts: float) -> None:
+        """Move on by ``delta`` or by keyword parts (``advance(minutes=5)``)."""
+        self.now += (delta or timedelta()) + timedelta(**parts)

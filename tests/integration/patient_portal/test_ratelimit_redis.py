@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,6 +18,7 @@ from patient_portal.auth.ratelimit import (
     RateLimiterUnavailable,
     RedisRateLimiter,
 )
+from tests.support.clock import FakeClock
 from tests.support.live_server import free_port
 
 pytestmark = pytest.mark.redis
@@ -27,20 +27,9 @@ START = datetime(2030, 4, 1, 9, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 
 
-@dataclass
-class Clock:
-    now: datetime = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(START)
 
 
 @pytest.fixture
@@ -49,7 +38,7 @@ def prefix() -> str:
 
 
 @pytest.fixture
-async def limiter(redis_url: str, clock: Clock, prefix: str) -> AsyncIterator[RedisRateLimiter]:
+async def limiter(redis_url: str, clock: FakeClock, prefix: str) -> AsyncIterator[RedisRateLimiter]:
     limiter = RedisRateLimiter(redis_url, clock=clock, prefix=prefix)
     yield limiter
     await limiter.aclose()
@@ -65,7 +54,7 @@ async def test_allows_up_to_the_limit_then_refuses(limiter: RedisRateLimiter) ->
     ]
 
 
-async def test_the_window_slides(limiter: RedisRateLimiter, clock: Clock) -> None:
+async def test_the_window_slides(limiter: RedisRateLimiter, clock: FakeClock) -> None:
     await limiter.hit("k", limit=2, window=MINUTE)
     clock.advance(timedelta(seconds=40))
     await limiter.hit("k", limit=2, window=MINUTE)
@@ -77,7 +66,7 @@ async def test_the_window_slides(limiter: RedisRateLimiter, clock: Clock) -> Non
     assert not (await limiter.hit("k", limit=2, window=MINUTE)).allowed
 
 
-async def test_lockout_ends_with_the_window(limiter: RedisRateLimiter, clock: Clock) -> None:
+async def test_lockout_ends_with_the_window(limiter: RedisRateLimiter, clock: FakeClock) -> None:
     key = SIGN_IN_PER_ACCOUNT.key("staff-uuid")
     for _ in range(5):
         assert (await SIGN_IN_PER_ACCOUNT.hit(limiter, "staff-uuid")).allowed
@@ -111,7 +100,7 @@ async def test_keys_expire_in_redis_with_their_window(
 
 
 async def test_concurrent_hits_never_exceed_the_limit(
-    redis_url: str, clock: Clock, prefix: str
+    redis_url: str, clock: FakeClock, prefix: str
 ) -> None:
     limiters = [RedisRateLimiter(redis_url, clock=clock, prefix=prefix) for _ in range(4)]
     try:
@@ -125,7 +114,7 @@ async def test_concurrent_hits_never_exceed_the_limit(
 
 
 async def test_same_answers_as_the_in_memory_limiter(
-    limiter: RedisRateLimiter, clock: Clock
+    limiter: RedisRateLimiter, clock: FakeClock
 ) -> None:
     memory = InMemoryRateLimiter(clock)
     pattern = [0, 5, 5, 10, 20, 1, 30, 2, 2, 59, 61, 0, 0, 120]
@@ -135,7 +124,7 @@ async def test_same_answers_as_the_in_memory_limiter(
         assert await limiter.hit("k", limit=3, window=MINUTE) == expected
 
 
-async def test_a_client_passed_in_stays_open(redis_url: str, clock: Clock, prefix: str) -> None:
+async def test_a_client_passed_in_stays_open(redis_url: str, clock: FakeClock, prefix: str) -> None:
     client = aioredis.Redis.from_url(redis_url)
     try:
         limiter = RedisRateLimiter(client, clock=clock, prefix=prefix)
@@ -146,7 +135,7 @@ async def test_a_client_passed_in_stays_open(redis_url: str, clock: Clock, prefi
         await client.aclose()
 
 
-async def test_redis_down_is_an_error_not_a_pass(clock: Clock) -> None:
+async def test_redis_down_is_an_error_not_a_pass(clock: FakeClock) -> None:
     limiter = RedisRateLimiter(f"redis://127.0.0.1:{free_port()}/0", clock=clock, timeout=1)
     try:
         with pytest.raises(RateLimiterUnavailable):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,29 +18,19 @@ from patient_portal.auth.ratelimit import (
     RateDecision,
     hit_all,
 )
+from tests.support.clock import FakeClock
 
 START = datetime(2030, 4, 1, 9, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 
 
-@dataclass
-class Clock:
-    now: datetime = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def limiter(clock: Clock) -> InMemoryRateLimiter:
+def limiter(clock: FakeClock) -> InMemoryRateLimiter:
     return InMemoryRateLimiter(clock)
 
 
@@ -55,7 +44,7 @@ async def test_allows_up_to_the_limit_then_refuses(limiter: InMemoryRateLimiter)
     ]
 
 
-async def test_the_window_slides(limiter: InMemoryRateLimiter, clock: Clock) -> None:
+async def test_the_window_slides(limiter: InMemoryRateLimiter, clock: FakeClock) -> None:
     await limiter.hit("k", limit=2, window=MINUTE)
     clock.advance(timedelta(seconds=40))
     await limiter.hit("k", limit=2, window=MINUTE)
@@ -70,7 +59,7 @@ async def test_the_window_slides(limiter: InMemoryRateLimiter, clock: Clock) -> 
 
 
 async def test_refused_hits_do_not_extend_a_lockout(
-    limiter: InMemoryRateLimiter, clock: Clock
+    limiter: InMemoryRateLimiter, clock: FakeClock
 ) -> None:
     for _ in range(5):
         await limiter.hit("account", limit=5, window=timedelta(minutes=15))
@@ -94,7 +83,7 @@ async def test_reset_forgets_a_key(limiter: InMemoryRateLimiter) -> None:
     await limiter.reset("never-seen")
 
 
-async def test_idle_keys_are_pruned(clock: Clock) -> None:
+async def test_idle_keys_are_pruned(clock: FakeClock) -> None:
     limiter = InMemoryRateLimiter(clock, prune_every=10)
     for n in range(9):
         await limiter.hit(f"key-{n}", limit=5, window=MINUTE)
@@ -104,7 +93,7 @@ async def test_idle_keys_are_pruned(clock: Clock) -> None:
     assert len(limiter) == 1
 
 
-async def test_memory_is_bounded_even_when_every_key_is_live(clock: Clock) -> None:
+async def test_memory_is_bounded_even_when_every_key_is_live(clock: FakeClock) -> None:
     limiter = InMemoryRateLimiter(clock, max_keys=100)
     for n in range(1_000):
         await limiter.hit(f"ip-{n}", limit=5, window=timedelta(hours=1))
@@ -113,7 +102,7 @@ async def test_memory_is_bounded_even_when_every_key_is_live(clock: Clock) -> No
     assert not (await limiter.hit("ip-999", limit=1, window=timedelta(hours=1))).allowed
 
 
-async def test_hit_all_needs_every_limit(limiter: InMemoryRateLimiter, clock: Clock) -> None:
+async def test_hit_all_needs_every_limit(limiter: InMemoryRateLimiter, clock: FakeClock) -> None:
     phone, ip = "blind-index-of-the-phone", "203.0.113.7"
     hits = [(SMS_SEND_PER_PHONE, phone), (SMS_SEND_PER_PHONE_DAILY, phone), (SMS_SEND_PER_IP, ip)]
     for expected_remaining in (2, 1, 0):
