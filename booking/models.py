@@ -117,8 +117,9 @@ class WeeklyHours(Model):
         "booking.Menu", related_name="hours", null=True, on_delete=fields.CASCADE
     )
     weekday = fields.IntField()
-    start_time = fields.TimeField()
-    end_time = fields.TimeField()
+    # Minutes after midnight, local to the clinic (Tortoise's TimeField does not bind on SQLite).
+    start_minute = fields.IntField()
+    end_minute = fields.IntField()
 
     class Meta:
         table = "booking_weekly_hours"
@@ -136,8 +137,8 @@ class HoursException(Model):
     )
     day = fields.DateField()
     closed = fields.BooleanField(default=True)
-    start_time = fields.TimeField(null=True)
-    end_time = fields.TimeField(null=True)
+    start_minute = fields.IntField(null=True)
+    end_minute = fields.IntField(null=True)
     note = fields.CharField(max_length=200, default="")
 
     class Meta:

@@ -31,7 +31,8 @@ from patient_portal.pubsub import InMemoryPubSub, PubSub, RedisPubSub
 from patient_portal.settings import Settings
 from patient_portal.static import MOUNT, StaticAssets
 from patient_portal.templating import build_templates
-from patient_portal.views import api_identity  # noqa: F401 - registers its endpoints on `api`
+from patient_portal.views import api_booking, api_identity  # noqa: F401 - register on `api`
+from patient_portal.views import booking as booking_views
 from patient_portal.views import passkeys as passkey_views
 from patient_portal.views import passwords as password_views
 from patient_portal.views import patient as patient_views
@@ -94,6 +95,7 @@ def create_app(
         *staff_views.routes,
         *passkey_views.routes,
         *password_views.routes,
+        *booking_views.routes,
         *health.routes,
         *api.routes(),
         Mount(MOUNT, app=assets, name="static"),
@@ -121,4 +123,5 @@ def create_app(
     app.state.redis = None
     app.state.api = api
     app.state.job_registry = job_registry
+    app.state.clock = clock
     return app

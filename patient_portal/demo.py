@@ -1,15 +1,16 @@
 """The demo clinic: obviously fake people and places, seeded idempotently.
 
-Every name uses 見本 (mihon, "sample") or デモ, every phone number is 0X0-0000-XXXX, and the
-address is a made-up 見本町 — nothing here could be mistaken for a real patient.
+Every name uses 見本 (mihon, "sample") or デモ, the address is a made-up 見本町, and the phone
+numbers are 090-1000-000X (well-formed, since sign-in validates numbers; the demo sends no SMS).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, time
 
-from booking.models import Clinic
+from booking.models import Clinic, Menu, Practitioner, VisitKind, VisitMode, WeeklyHours
+from booking.service import minute_of
 from patient_portal.accounts.models import (
     ClinicRegistration,
     Patient,
@@ -26,7 +27,7 @@ DEMO_CLINIC_SLUG = "demo"
 # Demo credentials, printed by `tsunagu demo`. They exist only in the demo's own SQLite file.
 DEMO_PASSWORD = "mihon-clinic-demo-password"  # noqa: S105 - a published demo credential
 DEMO_TOTP_SECRET = "TSUNAGUDEMOSTAFFAUTHENTICATOR234"  # noqa: S105 - published demo value
-DEMO_PHONE = "090-0000-0001"
+DEMO_PHONE = "090-1000-0001"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,16 +60,89 @@ STAFF_KANA = {
 # Accounts by phone, each with its patients:
 # (family, given, family kana, given kana, birth date, sex, relationship to the account holder)
 PATIENTS = {
-    "+819000000001": (
+    "+819010000001": (
         ("デモ", "太郎", "デモ", "タロウ", date(1948, 4, 1), Sex.MALE, Relationship.SELF),
         ("デモ", "梅子", "デモ", "ウメコ", date(1952, 11, 3), Sex.FEMALE, Relationship.SPOUSE),
     ),
-    "+818000000003": (
+    "+819010000003": (
         ("見本", "桜", "ミホン", "サクラ", date(1990, 7, 7), Sex.FEMALE, Relationship.SELF),
         ("見本", "葵", "ミホン", "アオイ", date(2019, 5, 5), Sex.FEMALE, Relationship.CHILD),
     ),
 }
 PHONE_PURPOSE = "phone"
+
+
+# (title ja, title en, mode, kind, minutes, booking fee, online rules)
+MENUS: tuple[tuple[str, str, VisitMode, VisitKind, int, int, list[str]], ...] = (
+    (
+        "内科 初診(対面)",
+        "Internal medicine, first visit (at the clinic)",
+        VisitMode.IN_PERSON,
+        VisitKind.FIRST,
+        15,
+        0,
+        [],
+    ),
+    (
+        "内科 再診(オンライン)",
+        "Internal medicine, follow-up (online)",
+        VisitMode.ONLINE,
+        VisitKind.REVISIT,
+        10,
+        330,
+        [],
+    ),
+    (
+        "花粉症 オンライン初診",
+        "Hay fever, first visit online",
+        VisitMode.ONLINE,
+        VisitKind.FIRST,
+        15,
+        330,
+        ["pre_consultation_required", "no_restricted_drugs_at_first_visit"],
+    ),
+)
+# Monday to Friday 9:00-12:30 and 15:00-18:30, Saturday mornings.
+WEEK = [(day, time(9), time(12, 30)) for day in range(6)] + [
+    (day, time(15), time(18, 30)) for day in range(5)
+]
+
+
+async def _seed_booking(clinic: Clinic) -> None:
+    if await Menu.exists(clinic=clinic):
+        return
+    doctors = []
+    for member in STAFF:
+        if member.role is not StaffRole.DOCTOR:
+            continue
+        staff = await StaffMember.get(login_id=member.login_id)
+        doctor = await Practitioner.create(
+            clinic=clinic,
+            staff_id=staff.id,
+            display_name=member.name,
+            display_name_kana=STAFF_KANA[member.login_id],
+        )
+        for weekday, start, end in WEEK:
+            await WeeklyHours.create(
+                practitioner=doctor,
+                weekday=weekday,
+                start_minute=minute_of(start),
+                end_minute=minute_of(end),
+            )
+        doctors.append(doctor)
+    for order, (title_ja, title_en, mode, kind, minutes, fee, rules) in enumerate(MENUS):
+        menu = await Menu.create(
+            clinic=clinic,
+            title_ja=title_ja,
+            title_en=title_en,
+            mode=mode,
+            visit_kind=kind,
+            duration_minutes=minutes,
+            booking_fee_yen=fee,
+            online_rules=rules,
+            sort_order=order,
+        )
+        await menu.practitioners.add(*doctors)
 
 
 async def seed_demo_clinic() -> DemoSummary:
@@ -115,6 +189,7 @@ async def seed_demo_clinic() -> DemoSummary:
                     sex=sex,
                 )
         patient_count += await Patient.filter(account=account).count()
+    await _seed_booking(clinic)
     registered = await ClinicRegistration.filter(clinic=clinic).count()
     for patient in await Patient.filter(registrations=None).order_by("created_at"):
         registered += 1

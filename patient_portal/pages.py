@@ -6,12 +6,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from booking import service as booking
 from patient_portal.i18n import COOKIE, COOKIE_MAX_AGE, SUPPORTED
 
 
 async def home(request: Request) -> Response:
     templates = request.app.state.templates
-    return templates.TemplateResponse(request, "home.html", {})  # type: ignore[no-any-return]
+    context = {"clinics": await booking.clinics()}
+    return templates.TemplateResponse(request, "home.html", context)  # type: ignore[no-any-return]
 
 
 async def switch_language(request: Request) -> Response:

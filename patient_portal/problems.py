@@ -120,6 +120,7 @@ class Problem(Exception):
     detail: Text | None = None
     errors: tuple[FieldError, ...] = field(default_factory=tuple)
     headers: dict[str, str] = field(default_factory=dict)
+    extensions: dict[str, Any] = field(default_factory=dict)  # extra members (RFC 9457 §3.2)
 
     def body(self, locale: str, instance: str | None = None) -> dict[str, Any]:
         other = "en" if locale == "ja" else "ja"
@@ -138,6 +139,7 @@ class Problem(Exception):
         }
         if instance:
             content["instance"] = instance
+        content.update(self.extensions)
         if self.errors:
             content["errors"] = [
                 {

@@ -31,6 +31,18 @@ ROLE_NAMES: Final = {
 }
 
 
+STATUS_NAMES: Final = {
+    "held": N_("Held"),
+    "booked": N_("Booked"),
+    "checked_in": N_("Checked in"),
+    "in_consult": N_("In consultation"),
+    "done": N_("Done"),
+    "cancelled": N_("Cancelled"),
+    "no_show": N_("No-show"),
+    "expired": N_("Expired"),
+}
+
+
 def build_templates(
     catalogues: Catalogues, assets: StaticAssets, secret_key: str
 ) -> Jinja2Templates:
@@ -47,6 +59,9 @@ def build_templates(
         def role_name(role: str) -> str:
             return translations.ugettext(ROLE_NAMES.get(role, role))
 
+        def status_name(status: str) -> str:
+            return translations.ugettext(STATUS_NAMES.get(status, status))
+
         auth = auth_of(request)
         return {
             "locale": locale,
@@ -58,6 +73,7 @@ def build_templates(
             "csrf_token": csrf_token_for(secret_key, auth),
             "principal": auth.principal,
             "role_name": role_name,
+            "status_name": status_name,
         }
 
     environment = jinja2.Environment(

@@ -37,6 +37,11 @@ class Action(StrEnum):
     AUDIT_READ = "audit.read"
     AUDIT_EXPORT = "audit.export"
     CLINIC_READ = "clinic.read"
+    APPOINTMENT_BOOK = "appointment.book"
+    APPOINTMENT_READ = "appointment.read"
+    APPOINTMENT_CANCEL = "appointment.cancel"
+    SCHEDULE_READ = "schedule.read"
+    APPOINTMENT_MANAGE = "appointment.manage"
 
 
 STAFF_ROLES: Final = frozenset({Role.RECEPTIONIST, Role.NURSE, Role.DOCTOR, Role.CLINIC_ADMIN})
@@ -54,6 +59,11 @@ ALLOWED: Final[dict[Action, frozenset[Role]]] = {
     Action.AUDIT_READ: frozenset({Role.CLINIC_ADMIN}),
     Action.AUDIT_EXPORT: frozenset({Role.CLINIC_ADMIN}),
     Action.CLINIC_READ: frozenset({*STAFF_ROLES, Role.PLATFORM_OPERATOR}),
+    Action.APPOINTMENT_BOOK: frozenset({Role.PATIENT}),
+    Action.APPOINTMENT_READ: frozenset({Role.PATIENT, *STAFF_ROLES}),
+    Action.APPOINTMENT_CANCEL: frozenset({Role.PATIENT, Role.RECEPTIONIST, Role.CLINIC_ADMIN}),
+    Action.SCHEDULE_READ: STAFF_ROLES,
+    Action.APPOINTMENT_MANAGE: STAFF_ROLES,
 }
 
 
@@ -81,6 +91,7 @@ class Resource:
     id: str = ""
     clinic_ids: frozenset[str] = field(default_factory=frozenset)
     patient_id: str = ""
+    account_id: str = ""  # the patient account it belongs to (a hold has no patient yet)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +112,8 @@ def decide(principal: Principal, action: Action, resource: Resource) -> Decision
             return Decision(True, "a patient adds to their own family")
         if resource.patient_id and resource.patient_id in principal.patient_ids:
             return Decision(True, "own or family record")
+        if resource.account_id and resource.account_id == principal.id:
+            return Decision(True, "the account's own")
         return Decision(False, "not the patient's own or family record")
     if principal.role is Role.PLATFORM_OPERATOR:
         return Decision(True, "platform operation")

@@ -233,6 +233,7 @@ OWN_PATIENT = Resource("patient", patient_id="p1", clinic_ids=frozenset({"c1"}))
 OTHER_PATIENT = Resource("patient", patient_id="p2", clinic_ids=frozenset({"c2"}))
 OWN_CLINIC = Resource("clinic", "c1", clinic_ids=frozenset({"c1"}))
 OTHER_CLINIC = Resource("clinic", "c2", clinic_ids=frozenset({"c2"}))
+OWN_ACCOUNT_HOLD = Resource("appointment", "a1", clinic_ids=frozenset({"c1"}), account_id="acc")
 
 # (action, resource, principals allowed) — everything else is refused.
 MATRIX = [
@@ -259,6 +260,25 @@ MATRIX = [
         {"receptionist", "nurse", "doctor", "clinic_admin", "operator"},
     ),
     (Action.CLINIC_READ, OTHER_CLINIC, {"operator"}),
+    (Action.APPOINTMENT_BOOK, OWN_PATIENT, {"patient"}),
+    (Action.APPOINTMENT_BOOK, OTHER_PATIENT, set()),
+    (
+        Action.APPOINTMENT_READ,
+        OWN_PATIENT,
+        {"patient", "receptionist", "nurse", "doctor", "clinic_admin"},
+    ),
+    (Action.APPOINTMENT_READ, OTHER_PATIENT, set()),
+    (
+        Action.APPOINTMENT_READ,
+        OWN_ACCOUNT_HOLD,
+        {"patient", "receptionist", "nurse", "doctor", "clinic_admin"},
+    ),
+    (Action.APPOINTMENT_CANCEL, OWN_PATIENT, {"patient", "receptionist", "clinic_admin"}),
+    (Action.APPOINTMENT_CANCEL, OTHER_PATIENT, set()),
+    (Action.SCHEDULE_READ, OWN_CLINIC, {"receptionist", "nurse", "doctor", "clinic_admin"}),
+    (Action.SCHEDULE_READ, OTHER_CLINIC, set()),
+    (Action.APPOINTMENT_MANAGE, OWN_CLINIC, {"receptionist", "nurse", "doctor", "clinic_admin"}),
+    (Action.APPOINTMENT_MANAGE, OTHER_CLINIC, set()),
 ]
 
 

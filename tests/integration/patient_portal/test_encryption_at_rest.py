@@ -32,7 +32,7 @@ DEMO_CIPHERTEXTS = 2 + 4 * 5 + len(STAFF)
 
 
 def _national(phone: str) -> str:
-    """+819000000001 → 090-0000-0001"""
+    """+819010000001 → 090-1000-0001"""
     digits = "0" + phone.removeprefix("+81")
     return f"{digits[:3]}-{digits[3:7]}-{digits[7:]}"
 
@@ -178,7 +178,7 @@ async def test_rotation_seals_a_value_stored_before_encryption(db: Settings) -> 
     p = "$1" if connection.capabilities.dialect == "postgres" else "?"
     await connection.execute_query(
         f"UPDATE portal_patient SET email = {p} WHERE email IS NULL",  # noqa: S608
-        ["090-0000-0001"],
+        ["090-1000-0001"],
     )
     assert set(leaks(await all_rows())) == {"portal_patient.email"}
     assert (await key_usage())[PLAINTEXT] == 4
@@ -186,7 +186,7 @@ async def test_rotation_seals_a_value_stored_before_encryption(db: Settings) -> 
     assert report.rotated == {"portal_patient.email": 4}
     assert leaks(await all_rows()) == []
     assert await key_usage() == {"k1": DEMO_CIPHERTEXTS + 4}
-    assert {p.email for p in await Patient.all()} == {"090-0000-0001"}
+    assert {p.email for p in await Patient.all()} == {"090-1000-0001"}
 
 
 async def _people() -> set[tuple[object, ...]]:

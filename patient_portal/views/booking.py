@@ -1,0 +1,332 @@
+"""Booking pages: a clinic's menus, free slots, hold → confirm, my appointments, the day list."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from booking import service as booking
+from booking.errors import BookingRefused, SlotUnavailable
+from booking.models import Appointment, AppointmentStatus, Clinic
+from patient_portal.accounts import service as accounts
+from patient_portal.auth.middleware import auth_of
+from patient_portal.auth.policy import Action, Principal, Resource
+from patient_portal.problems import Text
+from patient_portal.templating import request_locale
+from patient_portal.views.common import (
+    authorize,
+    form_of,
+    message,
+    page,
+    record,
+    redirect,
+    require,
+)
+
+DAYS_SHOWN = 7
+
+
+def clock(request: Request) -> datetime:
+    now: datetime = request.app.state.clock()
+    return now.astimezone(UTC)
+
+
+def booking_text(error: BookingRefused) -> Text:
+    return Text(error.message_ja, error.message_en)
+
+
+async def _clinic(slug: str) -> Clinic:
+    clinic = await booking.clinic_by_slug(slug)
+    if clinic is None:
+        raise HTTPException(404)
+    return clinic
+
+
+def _day(value: str | None, today: date) -> date:
+    try:
+        chosen = date.fromisoformat(value) if value else today
+    except ValueError:
+        return today
+    return chosen if chosen >= today else today
+
+
+def appointment_resource(appointment: Appointment) -> Resource:
+    return Resource(
+        "appointment",
+        str(appointment.id),
+        clinic_ids=frozenset({str(appointment.clinic_id)}),  # type: ignore[attr-defined]
+        patient_id=str(appointment.patient_id or ""),
+        account_id=str(appointment.account_id),
+    )
+
+
+def menu_title(menu: Any, locale: str) -> str:
+    return str(menu.title_ja if locale == "ja" else menu.title_en)
+
+
+async def clinic_page(request: Request) -> Response:
+    clinic = await _clinic(str(request.path_params["slug"]))
+    menus = await booking.patient_menus(clinic)
+    return page(request, "booking/clinic.html", {"clinic": clinic, "menus": menus})
+
+
+async def menu_slots(request: Request) -> Response:
+    clinic = await _clinic(str(request.path_params["slug"]))
+    menu = await booking.menu_of_clinic(clinic, str(request.path_params["menu_id"]))
+    if menu is None or not menu.visible_to_patients:
+        raise HTTPException(404)
+    zone = ZoneInfo(clinic.time_zone)
+    now = clock(request)
+    today = now.astimezone(zone).date()
+    start_day = _day(request.query_params.get("day"), today)
+    found = await booking.search(clinic, menu, now=now, start_day=start_day, days=DAYS_SHOWN)
+    days: dict[date, list[tuple[str, str, Any]]] = {}
+    for offer in found:
+        for slot in offer.slots:
+            local = slot.start.astimezone(zone)
+            days.setdefault(local.date(), []).append(
+                (offer.practitioner_id, offer.practitioner_name, slot)
+            )
+    calendar = [
+        (day, sorted(days.get(day, []), key=lambda item: item[2].start))
+        for day in (start_day + timedelta(days=n) for n in range(DAYS_SHOWN))
+    ]
+    return page(
+        request,
+        "booking/slots.html",
+        {
+            "clinic": clinic,
+            "menu": menu,
+            "title": menu_title(menu, request_locale(request)),
+            "calendar": calendar,
+            "zone": zone,
+            "previous": start_day - timedelta(days=DAYS_SHOWN) if start_day > today else None,
+            "next": start_day + timedelta(days=DAYS_SHOWN),
+            "signed_in": _patient(request) is not None,
+            "error": None,
+        },
+    )
+
+
+def _patient(request: Request) -> Principal | None:
+    principal = auth_of(request).principal
+    return principal if principal is not None and principal.kind == "patient" else None
+
+
+async def hold_slot(request: Request) -> Response:
+    principal = require(request, "patient")
+    clinic = await _clinic(str(request.path_params["slug"]))
+    menu = await booking.menu_of_clinic(clinic, str(request.path_params["menu_id"]))
+    if menu is None or not menu.visible_to_patients:
+        raise HTTPException(404)
+    form = await form_of(request)
+    try:
+        try:
+            start = datetime.fromisoformat(form.get("start", ""))
+        except ValueError:
+            raise SlotUnavailable() from None
+        appointment = await booking.hold(
+            clinic,
+            menu,
+            practitioner_id=form.get("practitioner_id", ""),
+            start=start,
+            account_id=principal.id,
+            now=clock(request),
+        )
+    except BookingRefused as error:
+        return page(
+            request,
+            "booking/problem.html",
+            {
+                "error": message(request, booking_text(error)),
+                "back": f"/clinics/{clinic.slug}/menus/{menu.id}",
+                "alternatives": getattr(error, "alternatives", []),
+                "zone": ZoneInfo(clinic.time_zone),
+            },
+            status=error.status,
+        )
+    await record(request, principal, "appointment.hold", appointment_resource(appointment))
+    return redirect(f"/appointments/{appointment.id}/confirm")
+
+
+async def _own_appointment(request: Request, principal: Principal, action: Action) -> Appointment:
+    try:
+        appointment = await booking.account_appointment(
+            str(request.path_params["appointment_id"]), principal.id
+        )
+    except BookingRefused:
+        appointment = None
+    if appointment is None:
+        await authorize(
+            request,
+            principal,
+            action,
+            Resource("appointment", str(request.path_params["appointment_id"])),
+        )
+        raise HTTPException(404)
+    await authorize(request, principal, action, appointment_resource(appointment))
+    return appointment
+
+
+async def confirm(request: Request) -> Response:
+    principal = require(request, "patient")
+    appointment = await _own_appointment(request, principal, Action.APPOINTMENT_BOOK)
+    patients = await accounts.patients_of_account(principal.id)
+    clinic = await appointment.clinic
+    menu = await appointment.menu
+    zone = ZoneInfo(clinic.time_zone)
+    context: dict[str, Any] = {
+        "appointment": appointment,
+        "clinic": clinic,
+        "title": menu_title(menu, request_locale(request)),
+        "menu": menu,
+        "patients": patients,
+        "zone": zone,
+        "error": None,
+    }
+    if request.method == "GET":
+        if appointment.status is not AppointmentStatus.HELD:
+            return redirect("/appointments")
+        return page(request, "booking/confirm.html", context)
+    form = await form_of(request)
+    patient_id = form.get("patient_id", "")
+    if patient_id not in principal.patient_ids:
+        await authorize(
+            request, principal, Action.APPOINTMENT_BOOK, Resource("patient", patient_id=patient_id)
+        )
+    try:
+        booked = await booking.confirm(
+            str(appointment.id), account_id=principal.id, patient_id=patient_id, now=clock(request)
+        )
+    except BookingRefused as error:
+        context["error"] = message(request, booking_text(error))
+        return page(request, "booking/confirm.html", context, status=error.status)
+    await record(request, principal, "appointment.book", appointment_resource(booked))
+    return redirect("/appointments")
+
+
+async def my_appointments(request: Request) -> Response:
+    principal = require(request, "patient")
+    rows = await booking.appointments_of_account(principal.id)
+    patients = {p.id: p for p in await accounts.patients_of_account(principal.id)}
+    now = clock(request)
+    await record(request, principal, "appointment.list", Resource("account", principal.id))
+    return page(
+        request,
+        "booking/appointments.html",
+        {
+            "upcoming": [
+                a for a in reversed(rows) if a.ends_at > now and a.status in booking.ACTIVE
+            ],
+            "past": [a for a in rows if not (a.ends_at > now and a.status in booking.ACTIVE)],
+            "patients": patients,
+            "locale": request_locale(request),
+            "zone_of": lambda a: ZoneInfo(a.clinic.time_zone),
+            "title_of": lambda a: menu_title(a.menu, request_locale(request)),
+        },
+    )
+
+
+async def cancel(request: Request) -> Response:
+    principal = require(request, "patient")
+    appointment = await _own_appointment(request, principal, Action.APPOINTMENT_CANCEL)
+    try:
+        await booking.cancel(appointment, now=clock(request))
+    except BookingRefused as error:
+        return page(
+            request,
+            "booking/problem.html",
+            {
+                "error": message(request, booking_text(error)),
+                "back": "/appointments",
+                "alternatives": [],
+                "zone": None,
+            },
+            status=error.status,
+        )
+    await record(request, principal, "appointment.cancel", appointment_resource(appointment))
+    return redirect("/appointments")
+
+
+async def schedule(request: Request) -> Response:
+    """The reception list of a day (受付一覧)."""
+    principal = require(request, "staff")
+    clinic_resource = Resource(
+        "clinic", principal.clinic_id, clinic_ids=frozenset({principal.clinic_id})
+    )
+    await authorize(request, principal, Action.SCHEDULE_READ, clinic_resource)
+    clinic = await Clinic.get(id=principal.clinic_id)
+    zone = ZoneInfo(clinic.time_zone)
+    today = clock(request).astimezone(zone).date()
+    try:
+        day = date.fromisoformat(request.query_params.get("day", ""))
+    except ValueError:
+        day = today
+    rows = await booking.clinic_day(principal.clinic_id, day, zone)
+    patients = {
+        str(p.id): p
+        for p in [await accounts.find_patient(str(a.patient_id)) for a in rows if a.patient_id]
+        if p is not None
+    }
+    await record(request, principal, "schedule.read", clinic_resource, detail={"rows": len(rows)})
+    return page(
+        request,
+        "booking/schedule.html",
+        {
+            "day": day,
+            "previous": day - timedelta(days=1),
+            "next": day + timedelta(days=1),
+            "rows": rows,
+            "patients": {k: accounts.view_of(v) for k, v in patients.items()},
+            "zone": zone,
+            "locale": request_locale(request),
+            "transitions": booking.STAFF_TRANSITIONS,
+        },
+    )
+
+
+async def set_status(request: Request) -> Response:
+    principal = require(request, "staff")
+    appointment = await booking.clinic_appointment(
+        principal.clinic_id, str(request.path_params["appointment_id"])
+    )
+    resource = (
+        appointment_resource(appointment)
+        if appointment
+        else Resource("appointment", str(request.path_params["appointment_id"]))
+    )
+    await authorize(request, principal, Action.APPOINTMENT_MANAGE, resource)
+    assert appointment is not None  # noqa: S101 - authorize() refused a missing one
+    form = await form_of(request)
+    try:
+        status = AppointmentStatus(form.get("status", ""))
+        if status is AppointmentStatus.CANCELLED:
+            await authorize(request, principal, Action.APPOINTMENT_CANCEL, resource)
+            await booking.cancel(appointment, now=clock(request), by_staff=True)
+        else:
+            await booking.set_status(appointment, status, now=clock(request))
+    except (ValueError, BookingRefused):
+        raise HTTPException(400) from None
+    await record(
+        request, principal, "appointment.status", resource, detail={"status": status.value}
+    )
+    local_day = appointment.starts_at.astimezone(ZoneInfo((await appointment.clinic).time_zone))
+    return redirect(f"/staff/schedule?day={local_day.date().isoformat()}")
+
+
+routes = [
+    Route("/clinics/{slug}", clinic_page, methods=["GET"]),
+    Route("/clinics/{slug}/menus/{menu_id}", menu_slots, methods=["GET"]),
+    Route("/clinics/{slug}/menus/{menu_id}/hold", hold_slot, methods=["POST"]),
+    Route("/appointments", my_appointments, methods=["GET"]),
+    Route("/appointments/{appointment_id}/confirm", confirm, methods=["GET", "POST"]),
+    Route("/appointments/{appointment_id}/cancel", cancel, methods=["POST"]),
+    Route("/staff/schedule", schedule, methods=["GET"]),
+    Route("/staff/appointments/{appointment_id}/status", set_status, methods=["POST"]),
+]
