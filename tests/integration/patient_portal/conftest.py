@@ -16,6 +16,7 @@ from patient_portal.auth.verifier import ConsoleVerifier
 from patient_portal.crypto.keyring import keyring_for, use_keyring
 from patient_portal.db import database
 from patient_portal.settings import Settings
+from tests.support.booking import make_appointment
 from tests.support.clock import FakeClock
 from tests.support.databases import run_sync
 from tests.support.identity import SeededStaff, make_clinic, make_patient, make_staff
@@ -37,6 +38,7 @@ class World:
     operator: SeededStaff
     patient_a: str  # registered at clinic A, account phone PHONE_A
     patient_b: str  # registered at clinic B, account phone PHONE_B
+    appointment_b: str  # patient B's booked appointment at clinic B
 
 
 PHONE_A = "+819011110001"
@@ -52,6 +54,7 @@ def world(settings: Settings) -> World:
                 b: Clinic = await make_clinic("clinic-b")
                 patient_a: Patient = await make_patient(PHONE_A, a, given_name="一子")
                 patient_b: Patient = await make_patient(PHONE_B, b, given_name="二子")
+                appointment_b = await make_appointment(b, patient_b)
                 return World(
                     clinic_a=str(a.id),
                     clinic_b=str(b.id),
@@ -63,6 +66,7 @@ def world(settings: Settings) -> World:
                     operator=await make_staff(None, StaffRole.PLATFORM_OPERATOR),
                     patient_a=str(patient_a.id),
                     patient_b=str(patient_b.id),
+                    appointment_b=str(appointment_b.id),
                 )
 
     return run_sync(seed())
