@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from booking import service as booking
+from booking.calendar import appointment_ics
 from booking.errors import BookingRefused, SlotUnavailable
 from booking.models import Appointment, AppointmentStatus, Clinic
 from patient_portal.accounts import service as accounts
@@ -320,6 +321,28 @@ async def set_status(request: Request) -> Response:
     return redirect(f"/staff/schedule?day={local_day.date().isoformat()}")
 
 
+async def calendar_file(request: Request) -> Response:
+    """The appointment as an .ics file for the patient's calendar."""
+    principal = require(request, "patient")
+    appointment = await _own_appointment(request, principal, Action.APPOINTMENT_READ)
+    clinic = await appointment.clinic
+    menu = await appointment.menu
+    body = appointment_ics(
+        uid=str(appointment.id),
+        start=appointment.starts_at.astimezone(ZoneInfo(clinic.time_zone)),
+        end=appointment.ends_at.astimezone(ZoneInfo(clinic.time_zone)),
+        summary=f"{clinic.name} — {menu_title(menu, request_locale(request))}",
+        location=f"〒{clinic.postal_code} {clinic.address}",
+        url=f"{request.app.state.settings.public_url}/appointments",
+        stamp=clock(request),
+    )
+    return Response(
+        body,
+        media_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="appointment.ics"'},
+    )
+
+
 routes = [
     Route("/clinics/{slug}", clinic_page, methods=["GET"]),
     Route("/clinics/{slug}/menus/{menu_id}", menu_slots, methods=["GET"]),
@@ -327,6 +350,7 @@ routes = [
     Route("/appointments", my_appointments, methods=["GET"]),
     Route("/appointments/{appointment_id}/confirm", confirm, methods=["GET", "POST"]),
     Route("/appointments/{appointment_id}/cancel", cancel, methods=["POST"]),
+    Route("/appointments/{appointment_id}/calendar.ics", calendar_file, methods=["GET"]),
     Route("/staff/schedule", schedule, methods=["GET"]),
     Route("/staff/appointments/{appointment_id}/status", set_status, methods=["POST"]),
 ]

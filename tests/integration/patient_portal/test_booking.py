@@ -288,3 +288,27 @@ async def test_concurrent_holds_never_exceed_capacity(db: Settings) -> None:
         "cell_start", "seat"
     )
     assert len(seats) == len(set(seats))
+
+
+def test_an_appointment_goes_into_a_calendar_without_personal_detail(
+    browser: TestClient, world: World, menus: dict[str, str]
+) -> None:
+    from icalendar import Calendar
+
+    auth = token(browser, PHONE_A)
+    slot = free(browser, menus["single"])[0]
+    held = hold(browser, auth, menus["single"], slot).json()
+    browser.post(
+        f"/api/v1/appointments/{held['id']}/confirm",
+        json={"patient_id": world.patient_a},
+        headers=auth,
+    )
+    sign_in_patient(browser, PHONE_A, SMS_CODE)
+    ics = browser.get(f"/appointments/{held['id']}/calendar.ics")
+    assert ics.headers["content-type"].startswith("text/calendar")
+    event = next(iter(Calendar.from_ical(ics.content).walk("VEVENT")))
+    assert event.decoded("dtstart") == datetime.fromisoformat(slot["start"])
+    assert "見本クリニック" in str(event.get("summary"))
+    assert "一子" not in ics.text
+    other = browser.get(f"/appointments/{world.appointment_b}/calendar.ics")
+    assert other.status_code == 404
