@@ -3,6 +3,13 @@
 A pure function: no clock, no database. The caller passes ``now`` and everything it knows about
 one practitioner and menu, and gets the slots a patient may book.
 
+The grid
+--------
+A day's opening ranges are its weekly ranges (none on a public holiday unless the rules open
+holidays) plus its extra hours, merged where they overlap or touch; a whole-day closure empties
+the day. Slot starts lie on a grid of ``step`` from the start of each merged range. Closed ranges
+(a doctor's leave) and busy periods remove slots but never move the grid.
+
 How time is handled
 -------------------
 Hours are wall-clock times in the clinic's zone: a 9:00 slot is 9:00 local on every day,
@@ -241,6 +248,8 @@ def _subtract(interval: Interval, holes: Sequence[Interval]) -> list[Interval]:
     """``interval`` minus every hole, as sorted, disjoint, non-empty intervals."""
     pieces = [interval] if interval[0] < interval[1] else []
     for hole_start, hole_end in holes:
+        if hole_end <= hole_start:
+            continue  # a closure that lies wholly in a spring-forward gap closes nothing
         remaining: list[Interval] = []
         for start, end in pieces:
             if hole_end <= start or end <= hole_start:

@@ -23,10 +23,10 @@ from patient_portal.crypto.keyring import keyring_for, use_keyring
 from patient_portal.db import database
 from patient_portal.errors import UnexpectedErrorMiddleware, exception_handlers, refuse_csrf
 from patient_portal.i18n import load_catalogues
-from patient_portal.identity_wiring import build_identity, build_verifier
 from patient_portal.jobs import running_jobs, utc_now
 from patient_portal.maintenance import product_registry, schedule_daily
 from patient_portal.middleware import LocaleMiddleware, SecurityHeadersMiddleware
+from patient_portal.notify import Composite
 from patient_portal.pubsub import InMemoryPubSub, PubSub, RedisPubSub
 from patient_portal.settings import Settings
 from patient_portal.static import MOUNT, StaticAssets
@@ -37,6 +37,7 @@ from patient_portal.views import passkeys as passkey_views
 from patient_portal.views import passwords as password_views
 from patient_portal.views import patient as patient_views
 from patient_portal.views import staff as staff_views
+from patient_portal.wiring import build_identity, build_notifier, build_verifier
 
 logger = logging.getLogger(__name__)
 
@@ -46,16 +47,18 @@ def create_app(
     *,
     demo: bool = False,
     verifier: Verifier | None = None,
+    notifier: Composite | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> Starlette:
     """A fully wired portal for ``settings``. Opening it (lifespan) connects to the database.
 
     ``demo`` makes the console SMS provider accept a fixed code (``tsunagu demo`` only);
-    ``verifier`` and ``clock`` replace the configured ones (tests).
+    ``verifier``, ``notifier`` and ``clock`` replace the configured ones (tests).
     """
     catalogues = load_catalogues()
     assets = StaticAssets()
-    job_registry = product_registry()
+    messages = notifier or build_notifier(settings, demo=demo)
+    job_registry = product_registry(settings, messages)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -64,6 +67,7 @@ def create_app(
                 use_keyring(keyring_for(settings.key_file, production=settings.is_production))
             )
             await stack.enter_async_context(database(settings))
+            stack.push_async_callback(messages.aclose)
             pubsub: PubSub
             if settings.redis_url is not None:
                 from redis.asyncio import Redis
@@ -83,7 +87,9 @@ def create_app(
             app.state.identity = identity
             app.state.audit = identity.audit
             app.state.resolve_auth = identity.resolve
-            jobs = await stack.enter_async_context(running_jobs(settings, job_registry))
+            jobs = await stack.enter_async_context(
+                running_jobs(settings, job_registry, clock=clock)
+            )
             await schedule_daily(jobs, job_registry, settings, utc_now())
             app.state.jobs = jobs
             logger.info("portal ready (database: %s)", settings.database.backend.value)

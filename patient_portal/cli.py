@@ -176,9 +176,11 @@ def _worker(args: argparse.Namespace) -> int:
     from patient_portal.crypto.keyring import keyring_for, use_keyring
     from patient_portal.jobs import run_worker
     from patient_portal.maintenance import product_registry
+    from patient_portal.wiring import build_notifier
 
+    registry = product_registry(settings, build_notifier(settings))
     with use_keyring(keyring_for(settings.key_file, production=settings.is_production)):
-        asyncio.run(run_worker(settings, product_registry()))
+        asyncio.run(run_worker(settings, registry))
     return 0
 
 
@@ -254,7 +256,7 @@ def _demo_banner(summary: object, url: str) -> str:
         DEMO_TOTP_SECRET,
         DemoSummary,
     )
-    from patient_portal.identity_wiring import DEMO_SMS_CODE
+    from patient_portal.wiring import DEMO_SMS_CODE
 
     assert isinstance(summary, DemoSummary)  # noqa: S101 - prepare() returns one
     lines = [

@@ -132,6 +132,8 @@ class Settings:
     twilio_account_sid: str = ""
     twilio_auth_token: Secret = field(default_factory=lambda: Secret(""))
     twilio_verify_service_sid: str = ""
+    twilio_from_number: str = ""
+    twilio_messaging_service_sid: str = ""
     smtp_url: Secret = field(default_factory=lambda: Secret(""))
     email_from: str = "Tsunagu <no-reply@localhost>"
     stripe_secret_key: Secret = field(default_factory=lambda: Secret(""))
@@ -180,6 +182,8 @@ VARIABLES: dict[str, str] = {
     "TSUNAGU_TWILIO_ACCOUNT_SID": "required with the twilio SMS provider",
     "TSUNAGU_TWILIO_AUTH_TOKEN": "secret; required with the twilio SMS provider",
     "TSUNAGU_TWILIO_VERIFY_SERVICE_SID": "required with the twilio SMS provider",
+    "TSUNAGU_TWILIO_FROM_NUMBER": "sender of booking SMS (or TSUNAGU_TWILIO_MESSAGING_SERVICE_SID)",
+    "TSUNAGU_TWILIO_MESSAGING_SERVICE_SID": "Twilio Messaging Service that sends booking SMS",
     "TSUNAGU_SMTP_URL": "secret; smtp://USER:PASS@HOST:PORT, required with the smtp provider",
     "TSUNAGU_EMAIL_FROM": "sender address of e-mail",
     "TSUNAGU_STRIPE_SECRET_KEY": "secret; required with the stripe payment provider",
@@ -264,6 +268,13 @@ def load_settings(environ: Mapping[str, str], *, create_dev_key: bool = True) ->
     for name in required:
         if not get(name):
             raise SettingsError(PREFIX + name, "is required by the selected provider")
+    if sms is SmsProvider.TWILIO and not (
+        get("TWILIO_FROM_NUMBER") or get("TWILIO_MESSAGING_SERVICE_SID")
+    ):
+        raise SettingsError(
+            "TSUNAGU_TWILIO_FROM_NUMBER",
+            "twilio needs a sender: set it or TSUNAGU_TWILIO_MESSAGING_SERVICE_SID",
+        )
 
     return Settings(
         mode=mode,
@@ -289,6 +300,8 @@ def load_settings(environ: Mapping[str, str], *, create_dev_key: bool = True) ->
         twilio_account_sid=get("TWILIO_ACCOUNT_SID"),
         twilio_auth_token=Secret(get("TWILIO_AUTH_TOKEN")),
         twilio_verify_service_sid=get("TWILIO_VERIFY_SERVICE_SID"),
+        twilio_from_number=get("TWILIO_FROM_NUMBER"),
+        twilio_messaging_service_sid=get("TWILIO_MESSAGING_SERVICE_SID"),
         smtp_url=Secret(get("SMTP_URL")),
         email_from=get("EMAIL_FROM", "Tsunagu <no-reply@localhost>"),
         stripe_secret_key=Secret(get("STRIPE_SECRET_KEY")),

@@ -18,7 +18,7 @@ from patient_portal.jobs.arq_queue import ArqJobQueue, build_worker
 from patient_portal.jobs.housekeeping import schedule_housekeeping
 from patient_portal.jobs.inprocess import DatabaseJobQueue, InProcessRunner
 from patient_portal.jobs.queue import JobQueue
-from patient_portal.jobs.spec import JobRegistry, utc_now
+from patient_portal.jobs.spec import Clock, JobRegistry, utc_now
 from patient_portal.settings import JobRunner, Settings
 
 logger = logging.getLogger(__name__)
@@ -31,23 +31,34 @@ def _redis_url(settings: Settings) -> str:
 
 
 def build_job_queue(
-    settings: Settings, registry: JobRegistry, *, notify: InProcessRunner | None = None
+    settings: Settings,
+    registry: JobRegistry,
+    *,
+    notify: InProcessRunner | None = None,
+    clock: Clock = utc_now,
 ) -> DatabaseJobQueue | ArqJobQueue:
     """The queue ``settings`` ask for; ``await queue.close()`` when done.
 
     ``notify``: the in-process runner of this process, woken on each enqueue.
     """
     if settings.job_runner is JobRunner.REDIS:
-        return ArqJobQueue(_redis_url(settings), registry)
-    return DatabaseJobQueue(registry, notify=notify.wake if notify else None)
+        return ArqJobQueue(_redis_url(settings), registry, clock=clock)
+    return DatabaseJobQueue(registry, clock=clock, notify=notify.wake if notify else None)
 
 
 @asynccontextmanager
-async def running_jobs(settings: Settings, registry: JobRegistry) -> AsyncIterator[JobQueue]:
+async def running_jobs(
+    settings: Settings, registry: JobRegistry, *, clock: Clock = utc_now
+) -> AsyncIterator[JobQueue]:
     """For the app lifespan, inside ``database(settings)``: yields the queue; with the in-process
-    runner also runs due jobs in the background, and on exit waits for the job running then."""
-    runner = InProcessRunner(registry) if settings.job_runner is JobRunner.INPROCESS else None
-    queue = build_job_queue(settings, registry, notify=runner)
+    runner also runs due jobs in the background, and on exit waits for the job running then.
+    ``clock`` is the app's (tests move it to bring scheduled jobs due)."""
+    runner = (
+        InProcessRunner(registry, clock=clock)
+        if settings.job_runner is JobRunner.INPROCESS
+        else None
+    )
+    queue = build_job_queue(settings, registry, notify=runner, clock=clock)
     if runner is not None:
         runner.start()
     try:

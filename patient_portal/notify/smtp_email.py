@@ -68,12 +68,15 @@ def _parse_url(smtp_url: str) -> _Server:
         raise ValueError("smtp_url must start with smtp:// or smtps://")
     if not parts.hostname:
         raise ValueError("smtp_url has no host")
+    user, password = unquote(parts.username or ""), unquote(parts.password or "")
+    if not (user + password).isascii():
+        raise ValueError("the smtp_url user and password must be ASCII (smtplib sends them so)")
     return _Server(
         host=parts.hostname,
         port=port or DEFAULT_PORTS[scheme],
         implicit_tls=scheme == "smtps",
-        user=unquote(parts.username or ""),
-        password=unquote(parts.password or ""),
+        user=user,
+        password=password,
     )
 
 
@@ -139,7 +142,8 @@ class SmtpEmail:
         message["Date"] = format_datetime(datetime.now(UTC))
         message["Message-ID"] = message_id(key, self._domain)
         message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies
-        message.set_content(body)
+        # Base64, not 8-bit: a relay that does not offer 8BITMIME still carries Japanese intact.
+        message.set_content(body, cte="base64")
         return message
 
     async def send_email(self, to: str, subject: str, body: str, *, key: str) -> str:

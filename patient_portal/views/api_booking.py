@@ -14,6 +14,7 @@ from booking import service as booking
 from booking.errors import BookingRefused, SlotTaken
 from booking.models import Appointment, AppointmentStatus, Clinic
 from patient_portal.api.v1 import api
+from patient_portal.appointment_messages import CANCELLED, CONFIRMED, schedule_messages
 from patient_portal.auth.policy import Action, Resource
 from patient_portal.problems import NOT_FOUND, VALIDATION, Problem, Text, for_status
 from patient_portal.views.booking import appointment_resource, clock
@@ -265,6 +266,7 @@ async def post_confirm(request: Request, body: ConfirmIn) -> AppointmentOut:
     except BookingRefused as error:
         raise _problem(error) from None
     await record(request, principal, "appointment.book", appointment_resource(booked))
+    await schedule_messages(request.app.state.jobs, booked, CONFIRMED, now=clock(request))
     return _out(booked, (await booked.clinic).slug)
 
 
@@ -283,6 +285,7 @@ async def post_cancel(request: Request) -> AppointmentOut:
     except BookingRefused as error:
         raise _problem(error) from None
     await record(request, principal, "appointment.cancel", appointment_resource(cancelled))
+    await schedule_messages(request.app.state.jobs, cancelled, CANCELLED, now=clock(request))
     return _out(cancelled, (await cancelled.clinic).slug)
 
 

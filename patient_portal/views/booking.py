@@ -16,6 +16,7 @@ from booking.calendar import appointment_ics
 from booking.errors import BookingRefused, SlotUnavailable
 from booking.models import Appointment, AppointmentStatus, Clinic
 from patient_portal.accounts import service as accounts
+from patient_portal.appointment_messages import CANCELLED, CONFIRMED, schedule_messages
 from patient_portal.auth.middleware import auth_of
 from patient_portal.auth.policy import Action, Principal, Resource
 from patient_portal.problems import Text
@@ -209,6 +210,7 @@ async def confirm(request: Request) -> Response:
         context["error"] = message(request, booking_text(error))
         return page(request, "booking/confirm.html", context, status=error.status)
     await record(request, principal, "appointment.book", appointment_resource(booked))
+    await schedule_messages(request.app.state.jobs, booked, CONFIRMED, now=clock(request))
     return redirect("/appointments")
 
 
@@ -252,6 +254,7 @@ async def cancel(request: Request) -> Response:
             status=error.status,
         )
     await record(request, principal, "appointment.cancel", appointment_resource(appointment))
+    await schedule_messages(request.app.state.jobs, appointment, CANCELLED, now=clock(request))
     return redirect("/appointments")
 
 
@@ -310,6 +313,9 @@ async def set_status(request: Request) -> Response:
         if status is AppointmentStatus.CANCELLED:
             await authorize(request, principal, Action.APPOINTMENT_CANCEL, resource)
             await booking.cancel(appointment, now=clock(request), by_staff=True)
+            await schedule_messages(
+                request.app.state.jobs, appointment, CANCELLED, now=clock(request)
+            )
         else:
             await booking.set_status(appointment, status, now=clock(request))
     except (ValueError, BookingRefused):

@@ -1,7 +1,8 @@
 """A tiny SMTP server on 127.0.0.1 for tests, on asyncio (``smtpd`` is deprecated, then gone).
 
 It speaks enough of RFC 5321 for ``smtplib``: EHLO/HELO, AUTH PLAIN and LOGIN (with or without an
-initial response), MAIL FROM, RCPT TO, DATA (dot-unstuffed), RSET, NOOP, QUIT. No STARTTLS.
+initial response; ``mechanisms`` chooses which are offered), MAIL FROM, RCPT TO, DATA
+(dot-unstuffed), RSET, NOOP, QUIT. No STARTTLS.
 Use it in an async test::
 
     async with FakeSmtp(user="u", password="p") as smtp:
@@ -25,7 +26,6 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from types import TracebackType
-from typing import cast
 
 HOST = "127.0.0.1"
 MAX_LINE = 64 * 1024
@@ -42,7 +42,7 @@ class Received:
 
     @property
     def message(self) -> EmailMessage:
-        return cast(EmailMessage, BytesParser(policy=policy.default).parsebytes(self.data))
+        return BytesParser(policy=policy.default).parsebytes(self.data)
 
 
 def _address(argument: str) -> str:
@@ -62,6 +62,7 @@ def _b64(text: str) -> str | None:
 class FakeSmtp:
     user: str | None = None
     password: str | None = None
+    mechanisms: tuple[str, ...] = ("PLAIN", "LOGIN")
     refused: set[str] = field(default_factory=set)
     deferred: set[str] = field(default_factory=set)
     closed_for_now: bool = False
@@ -134,7 +135,7 @@ class FakeSmtp:
             verb, _, argument = line.partition(" ")
             verb = verb.upper()
             if verb == "EHLO":
-                offers = ["250 AUTH PLAIN LOGIN"] if self.user is not None else []
+                offers = [f"250 AUTH {' '.join(self.mechanisms)}"] if self.user else []
                 await reply("250 fake-smtp", "250 8BITMIME", "250 SIZE 10240000", *offers)
             elif verb == "HELO":
                 await reply("250 fake-smtp")
@@ -181,6 +182,9 @@ class FakeSmtp:
     async def _auth(self, argument: str, reply: _Reply, read_line: _ReadLine) -> str | None:
         mechanism, _, initial = argument.partition(" ")
         mechanism = mechanism.upper()
+        if mechanism not in self.mechanisms:
+            await reply("504 5.5.4 Unrecognised authentication type")
+            return None
         if mechanism == "PLAIN":
             if not initial:
                 await reply("334 ")

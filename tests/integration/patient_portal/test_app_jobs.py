@@ -51,7 +51,9 @@ async def test_daily_maintenance_purges_expired_sign_in_data_and_old_audit_entri
         created_at=now - timedelta(days=3),
         expires_at=now - timedelta(days=3),
     )
-    registry = product_registry()
+    from patient_portal.notify import Composite
+
+    registry = product_registry(db, Composite())
     queue = DatabaseJobQueue(registry)
     from patient_portal.maintenance import schedule_daily
 

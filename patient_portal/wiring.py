@@ -1,4 +1,4 @@
-"""Builds the identity services from settings (the composition root's part for sign-in)."""
+"""Builds services from settings: sign-in (identity) and messages (notifier)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from patient_portal.auth.sessions import (
 )
 from patient_portal.auth.tokens import Tokens
 from patient_portal.auth.verifier import ConsoleVerifier, TwilioVerifier, Verifier
-from patient_portal.settings import Settings, SmsProvider
+from patient_portal.notify import Composite, ConsoleEmail, ConsoleSms, SmtpEmail, TwilioSms
+from patient_portal.settings import EmailProvider, Settings, SmsProvider
 
 DEMO_SMS_CODE = "123456"
 
@@ -51,3 +52,23 @@ def build_identity(
         audit=AuditLog(),
         clock=clock,
     )
+
+
+def build_notifier(settings: Settings, *, demo: bool = False) -> Composite:
+    """SMS and e-mail as configured; the console providers print bodies only in the demo."""
+    sms: Any
+    if settings.sms_provider is SmsProvider.TWILIO:
+        sms = TwilioSms(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token.reveal(),
+            from_number=settings.twilio_from_number or None,
+            messaging_service_sid=settings.twilio_messaging_service_sid or None,
+        )
+    else:
+        sms = ConsoleSms(show_bodies=demo)
+    email: Any
+    if settings.email_provider is EmailProvider.SMTP:
+        email = SmtpEmail(settings.smtp_url.reveal(), settings.email_from)
+    else:
+        email = ConsoleEmail(show_bodies=demo)
+    return Composite(sms=sms, email=email)
