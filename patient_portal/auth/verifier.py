@@ -15,7 +15,6 @@ Phone numbers reach this module already in E.164
 from __future__ import annotations
 
 import asyncio
-import base64
 import hmac
 import logging
 import secrets
@@ -23,7 +22,7 @@ import unicodedata
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Protocol, cast
+from typing import Any, Final, Protocol
 
 from tortoise.expressions import F
 
@@ -31,6 +30,7 @@ from patient_portal.auth.models import OtpChallenge
 from patient_portal.auth.phone import mask
 from patient_portal.crypto.keyring import current_keyring
 from patient_portal.problems import Text
+from patient_portal.twilio_client import TwilioConnection
 
 logger = logging.getLogger(__name__)
 
@@ -207,11 +207,8 @@ class TwilioVerifier:
     it. Each call also runs under ``asyncio.timeout(timeout)``; there are no retries (a retried
     send is a second SMS, billed).
 
-    The transport is :func:`_aiohttp_transport`, not the SDK's ``AsyncTwilioHttpClient``: that one
-    authenticates with ``aiohttp.BasicAuth``, deprecated since aiohttp 3.14 (a DeprecationWarning
-    on every request, an error under our warnings policy), and passes aiohttp no timeout. Ours
-    sends the same ``Authorization: Basic`` header itself. Everything above the transport — URLs,
-    form encoding, response parsing, ``TwilioRestException`` — is the SDK's own.
+    The connection (:mod:`patient_portal.twilio_client`) explains why its transport is not the
+    SDK's ``AsyncTwilioHttpClient``; everything above the transport is the SDK's own.
 
     The aiohttp session is made on first use, inside the running event loop, and must be closed
     with :meth:`aclose` (or ``async with``). ``twilio`` is imported only here, so an installation
@@ -228,13 +225,10 @@ class TwilioVerifier:
         base_url: str | None = None,
         timeout: float = 10,
     ) -> None:
-        self._account_sid = account_sid
-        self._auth_token = auth_token
+        self._twilio = TwilioConnection(account_sid, auth_token, timeout=timeout)
         self._service_sid = service_sid
         self._base_url = base_url
         self._timeout = timeout
-        self._client: Any = None
-        self._http: Any = None
 
     async def __aenter__(self) -> TwilioVerifier:
         return self
@@ -243,19 +237,13 @@ class TwilioVerifier:
         await self.aclose()
 
     async def aclose(self) -> None:
-        if self._http is not None:
-            http, self._http, self._client = self._http, None, None
-            await http.close()
+        await self._twilio.aclose()
 
     def _service(self) -> Any:
-        if self._client is None:
-            from twilio.rest import Client  # type: ignore[import-untyped]
-
-            self._http = _aiohttp_transport(self._timeout)
-            self._client = Client(self._account_sid, self._auth_token, http_client=self._http)
-            if self._base_url is not None:
-                self._client.verify.base_url = self._base_url
-        return self._client.verify.v2.services(self._service_sid)
+        client = self._twilio.client()
+        if self._base_url is not None:
+            client.verify.base_url = self._base_url
+        return client.verify.v2.services(self._service_sid)
 
     async def start(self, phone: str, *, locale: str) -> None:
         service = self._service()
@@ -325,50 +313,3 @@ class TwilioVerifier:
         else:
             logger.warning("Twilio Verify failed: %s", detail)
         raise ProviderUnavailable(detail)
-
-
-def _aiohttp_transport(timeout: float) -> Any:
-    """An SDK ``AsyncHttpClient`` on one aiohttp session (see :class:`TwilioVerifier`)."""
-    import aiohttp
-    from twilio.http import AsyncHttpClient  # type: ignore[import-untyped]
-    from twilio.http.response import Response  # type: ignore[import-untyped]
-
-    class AiohttpTransport(AsyncHttpClient):  # type: ignore[misc]
-        def __init__(self) -> None:
-            super().__init__(logger, True, timeout)
-            self._session: aiohttp.ClientSession | None = None
-
-        async def request(
-            self,
-            method: str,
-            url: str,
-            params: dict[str, object] | None = None,
-            data: dict[str, object] | None = None,
-            headers: dict[str, str] | None = None,
-            auth: tuple[str, str] | None = None,
-            timeout: float | None = None,  # noqa: ASYNC109 - the SDK's HttpClient interface
-            allow_redirects: bool = False,
-        ) -> Any:
-            if self._session is None:
-                self._session = aiohttp.ClientSession()
-            sent = dict(headers or {})
-            if auth is not None:
-                pair = f"{auth[0]}:{auth[1]}".encode()
-                sent["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
-            async with self._session.request(
-                method,
-                url,
-                params=cast(Any, params),
-                data=data,
-                headers=sent,
-                allow_redirects=allow_redirects,
-                timeout=aiohttp.ClientTimeout(total=timeout or self.timeout),
-            ) as response:
-                return Response(response.status, await response.text(), response.headers)
-
-        async def close(self) -> None:
-            if self._session is not None:
-                await self._session.close()
-                self._session = None
-
-    return AiohttpTransport()

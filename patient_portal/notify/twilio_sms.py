@@ -1,10 +1,9 @@
 """SMS through Twilio Programmable Messaging (``POST /2010-04-01/Accounts/{AC…}/Messages.json``).
 
 Built like :class:`patient_portal.auth.verifier.TwilioVerifier`: the official SDK's asyncio API
-(``messages.create_async``) over the same small aiohttp transport (``_aiohttp_transport`` there:
-the SDK's own ``AsyncTwilioHttpClient`` trips a DeprecationWarning and passes aiohttp no timeout),
-each call under ``asyncio.timeout``, no retries (a retried send is a second, billed SMS), and
-Twilio's errors translated here, at one seam:
+(``messages.create_async``) over the shared :mod:`patient_portal.twilio_client` connection, each
+call under ``asyncio.timeout``, no retries (a retried send is a second, billed SMS), and Twilio's
+errors translated here, at one seam:
 
 =================================================  =========================================
 Twilio                                             here
@@ -29,6 +28,7 @@ from typing import Any, Final
 
 from patient_portal.auth.phone import mask as mask_phone
 from patient_portal.notify.port import Channel, ChannelUnavailable, Undeliverable
+from patient_portal.twilio_client import TwilioConnection
 
 logger = logging.getLogger(__name__)
 
@@ -64,14 +64,11 @@ class TwilioSms:
     ) -> None:
         if not from_number and not messaging_service_sid:
             raise ValueError("TwilioSms needs from_number or messaging_service_sid")
-        self._account_sid = account_sid
-        self._auth_token = auth_token
+        self._twilio = TwilioConnection(account_sid, auth_token, timeout=timeout)
         self._from_number = from_number or None
         self._messaging_service_sid = messaging_service_sid or None
         self._base_url = base_url
         self._timeout = timeout
-        self._client: Any = None
-        self._http: Any = None
 
     async def __aenter__(self) -> TwilioSms:
         return self
@@ -80,21 +77,13 @@ class TwilioSms:
         await self.aclose()
 
     async def aclose(self) -> None:
-        if self._http is not None:
-            http, self._http, self._client = self._http, None, None
-            await http.close()
+        await self._twilio.aclose()
 
     def _messages(self) -> Any:
-        if self._client is None:
-            from twilio.rest import Client  # type: ignore[import-untyped]
-
-            from patient_portal.auth.verifier import _aiohttp_transport
-
-            self._http = _aiohttp_transport(self._timeout)
-            self._client = Client(self._account_sid, self._auth_token, http_client=self._http)
-            if self._base_url is not None:
-                self._client.api.base_url = self._base_url
-        return self._client.api.account.messages
+        client = self._twilio.client()
+        if self._base_url is not None:
+            client.api.base_url = self._base_url
+        return client.api.account.messages
 
     async def send_sms(self, to: str, body: str, *, key: str) -> str:
         sender: dict[str, str] = {}
