@@ -406,3 +406,52 @@ async def release_expired_holds(now: datetime) -> int:
 async def clinics() -> list[Clinic]:
     """Every clinic, for the public list on the home page."""
     return await Clinic.all().order_by("name_kana")
+
+
+async def reschedule(
+    appointment: Appointment,
+    *,
+    practitioner_id: str,
+    start: datetime,
+    now: datetime,
+) -> Appointment:
+    """Move a booking to another free time of the same menu: the new time is claimed first, then
+    in one transaction the new appointment is booked and the old one cancelled — the patient
+    never ends up with both, or with neither. Within the menu's cancellation deadline only."""
+    if appointment.status is not AppointmentStatus.BOOKED:
+        raise AppointmentNotFound()
+    menu = await appointment.menu
+    if now > appointment.starts_at - timedelta(minutes=menu.cancel_deadline_minutes):
+        raise CancelTooLate()
+    clinic = await appointment.clinic
+    new = await hold(
+        clinic,
+        menu,
+        practitioner_id=practitioner_id,
+        start=start,
+        account_id=str(appointment.account_id),
+        now=now,
+    )
+    async with in_transaction() as conn:
+        moved = (
+            await Appointment.filter(id=appointment.id, status=AppointmentStatus.BOOKED)
+            .using_db(conn)
+            .update(status=AppointmentStatus.CANCELLED, cancelled_at=now, updated_at=now)
+        )
+        if not moved:
+            await new.delete(using_db=conn)
+            raise AppointmentNotFound()
+        await SeatClaim.filter(appointment_id=appointment.id).using_db(conn).delete()
+        await (
+            Appointment.filter(id=new.id)
+            .using_db(conn)
+            .update(
+                status=AppointmentStatus.BOOKED,
+                patient_id=appointment.patient_id,
+                hold_expires_at=None,
+                updated_at=now,
+            )
+        )
+        await SeatClaim.filter(appointment_id=new.id).using_db(conn).update(expires_at=None)
+    await new.refresh_from_db()
+    return new

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 SEND_APPOINTMENT_MESSAGE: Final = "send_appointment_message"
 REMINDER_OFFSETS: Final = (timedelta(days=1), timedelta(hours=1))  # before the start
-CONFIRMED, CANCELLED, REMINDER = "confirmed", "cancelled", "reminder"
+CONFIRMED, CANCELLED, CHANGED, REMINDER = "confirmed", "cancelled", "changed", "reminder"
 STILL_ON: Final = {
     AppointmentStatus.BOOKED,
     AppointmentStatus.CHECKED_IN,
@@ -37,6 +37,10 @@ def compose(kind: str, clinic_name: str, start: datetime, link: str) -> tuple[st
         subject = f"【{clinic_name}】ご予約を承りました"
         english = f"Booked at {clinic_name}: {when}."
         lead = f"{when} のご予約を承りました。"
+    elif kind == CHANGED:
+        subject = f"【{clinic_name}】ご予約の日時を変更しました"
+        english = f"Your appointment at {clinic_name} is moved to {when}."
+        lead = f"ご予約を {when} に変更しました。"
     elif kind == CANCELLED:
         subject = f"【{clinic_name}】ご予約をキャンセルしました"
         english = f"Your appointment at {clinic_name} on {when} is cancelled."
@@ -59,7 +63,7 @@ async def schedule_messages(
         {"appointment_id": str(appointment.id), "kind": kind},
         key=f"{base}:{kind}",
     )
-    if kind != CONFIRMED:
+    if kind not in (CONFIRMED, CHANGED):
         return
     for offset in REMINDER_OFFSETS:
         at = appointment.starts_at - offset
@@ -81,7 +85,7 @@ def register(registry: JobRegistry, notifier: Notifier, public_url: str) -> None
         appointment = await Appointment.get_or_none(
             id=str(payload.get("appointment_id", ""))
         ).prefetch_related("clinic")
-        if appointment is None or kind not in (CONFIRMED, CANCELLED, REMINDER):
+        if appointment is None or kind not in (CONFIRMED, CANCELLED, CHANGED, REMINDER):
             logger.warning("appointment message %s: nothing to send", context.job_id)
             return
         if kind == CANCELLED and (

@@ -14,7 +14,12 @@ from booking import service as booking
 from booking.errors import BookingRefused, SlotTaken
 from booking.models import Appointment, AppointmentStatus, Clinic
 from patient_portal.api.v1 import api
-from patient_portal.appointment_messages import CANCELLED, CONFIRMED, schedule_messages
+from patient_portal.appointment_messages import (
+    CANCELLED,
+    CHANGED,
+    CONFIRMED,
+    schedule_messages,
+)
 from patient_portal.auth.policy import Action, Resource
 from patient_portal.problems import NOT_FOUND, VALIDATION, Problem, Text, for_status
 from patient_portal.views.booking import appointment_resource, clock
@@ -63,6 +68,12 @@ class HoldIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     clinic: Annotated[str, Field(min_length=1, max_length=64)]
     menu_id: Annotated[str, Field(min_length=1, max_length=40)]
+    practitioner_id: Annotated[str, Field(min_length=1, max_length=40)]
+    start: AwareDatetime
+
+
+class RescheduleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     practitioner_id: Annotated[str, Field(min_length=1, max_length=40)]
     start: AwareDatetime
 
@@ -287,6 +298,32 @@ async def post_cancel(request: Request) -> AppointmentOut:
     await record(request, principal, "appointment.cancel", appointment_resource(cancelled))
     await schedule_messages(request.app.state.jobs, cancelled, CANCELLED, now=clock(request))
     return _out(cancelled, (await cancelled.clinic).slug)
+
+
+@api.endpoint(
+    "POST",
+    "/appointments/{appointment_id}/reschedule",
+    summary="Move a booking to another free time of the same menu",
+    body=RescheduleIn,
+    response=AppointmentOut,
+    tags=("booking",),
+    problems=(401, 404, 409, 422),
+)
+async def post_reschedule(request: Request, body: RescheduleIn) -> AppointmentOut:
+    """The answer is the new appointment; the old one is cancelled in the same transaction."""
+    appointment, principal = await _own(request, Action.APPOINTMENT_CANCEL)
+    try:
+        moved = await booking.reschedule(
+            appointment,
+            practitioner_id=body.practitioner_id,
+            start=body.start,
+            now=clock(request),
+        )
+    except BookingRefused as error:
+        raise _problem(error) from None
+    await record(request, principal, "appointment.reschedule", appointment_resource(moved))
+    await schedule_messages(request.app.state.jobs, moved, CHANGED, now=clock(request))
+    return _out(moved, (await moved.clinic).slug)
 
 
 @api.endpoint(

@@ -16,7 +16,12 @@ from booking.calendar import appointment_ics
 from booking.errors import BookingRefused, SlotUnavailable
 from booking.models import Appointment, AppointmentStatus, Clinic
 from patient_portal.accounts import service as accounts
-from patient_portal.appointment_messages import CANCELLED, CONFIRMED, schedule_messages
+from patient_portal.appointment_messages import (
+    CANCELLED,
+    CHANGED,
+    CONFIRMED,
+    schedule_messages,
+)
 from patient_portal.auth.middleware import auth_of
 from patient_portal.auth.policy import Action, Principal, Resource
 from patient_portal.problems import Text
@@ -83,6 +88,13 @@ async def menu_slots(request: Request) -> Response:
     menu = await booking.menu_of_clinic(clinic, str(request.path_params["menu_id"]))
     if menu is None or not menu.visible_to_patients:
         raise HTTPException(404)
+    context = await _calendar(request, clinic, menu)
+    context["hold_action"] = f"/clinics/{clinic.slug}/menus/{menu.id}/hold"
+    return page(request, "booking/slots.html", context)
+
+
+async def _calendar(request: Request, clinic: Clinic, menu: Any) -> dict[str, Any]:
+    """A week of free times of ``menu``, grouped by day in the clinic's zone."""
     zone = ZoneInfo(clinic.time_zone)
     now = clock(request)
     today = now.astimezone(zone).date()
@@ -99,21 +111,17 @@ async def menu_slots(request: Request) -> Response:
         (day, sorted(days.get(day, []), key=lambda item: item[2].start))
         for day in (start_day + timedelta(days=n) for n in range(DAYS_SHOWN))
     ]
-    return page(
-        request,
-        "booking/slots.html",
-        {
-            "clinic": clinic,
-            "menu": menu,
-            "title": menu_title(menu, request_locale(request)),
-            "calendar": calendar,
-            "zone": zone,
-            "previous": start_day - timedelta(days=DAYS_SHOWN) if start_day > today else None,
-            "next": start_day + timedelta(days=DAYS_SHOWN),
-            "signed_in": _patient(request) is not None,
-            "error": None,
-        },
-    )
+    return {
+        "clinic": clinic,
+        "menu": menu,
+        "title": menu_title(menu, request_locale(request)),
+        "calendar": calendar,
+        "zone": zone,
+        "previous": start_day - timedelta(days=DAYS_SHOWN) if start_day > today else None,
+        "next": start_day + timedelta(days=DAYS_SHOWN),
+        "signed_in": _patient(request) is not None,
+        "rescheduling": False,
+    }
 
 
 def _patient(request: Request) -> Principal | None:
@@ -327,6 +335,46 @@ async def set_status(request: Request) -> Response:
     return redirect(f"/staff/schedule?day={local_day.date().isoformat()}")
 
 
+async def reschedule(request: Request) -> Response:
+    """Choose another time for a booking (GET: the free times; POST: move it there)."""
+    principal = require(request, "patient")
+    appointment = await _own_appointment(request, principal, Action.APPOINTMENT_CANCEL)
+    clinic = await appointment.clinic
+    menu = await appointment.menu
+    here = f"/appointments/{appointment.id}/reschedule"
+    if request.method == "GET":
+        context = await _calendar(request, clinic, menu)
+        context.update(hold_action=here, rescheduling=True)
+        return page(request, "booking/slots.html", context)
+    form = await form_of(request)
+    try:
+        try:
+            start = datetime.fromisoformat(form.get("start", ""))
+        except ValueError:
+            raise SlotUnavailable() from None
+        moved = await booking.reschedule(
+            appointment,
+            practitioner_id=form.get("practitioner_id", ""),
+            start=start,
+            now=clock(request),
+        )
+    except BookingRefused as error:
+        return page(
+            request,
+            "booking/problem.html",
+            {
+                "error": message(request, booking_text(error)),
+                "back": here,
+                "alternatives": getattr(error, "alternatives", []),
+                "zone": ZoneInfo(clinic.time_zone),
+            },
+            status=error.status,
+        )
+    await record(request, principal, "appointment.reschedule", appointment_resource(moved))
+    await schedule_messages(request.app.state.jobs, moved, CHANGED, now=clock(request))
+    return redirect("/appointments")
+
+
 async def calendar_file(request: Request) -> Response:
     """The appointment as an .ics file for the patient's calendar."""
     principal = require(request, "patient")
@@ -357,6 +405,7 @@ routes = [
     Route("/appointments/{appointment_id}/confirm", confirm, methods=["GET", "POST"]),
     Route("/appointments/{appointment_id}/cancel", cancel, methods=["POST"]),
     Route("/appointments/{appointment_id}/calendar.ics", calendar_file, methods=["GET"]),
+    Route("/appointments/{appointment_id}/reschedule", reschedule, methods=["GET", "POST"]),
     Route("/staff/schedule", schedule, methods=["GET"]),
     Route("/staff/appointments/{appointment_id}/status", set_status, methods=["POST"]),
 ]

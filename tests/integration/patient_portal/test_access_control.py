@@ -68,6 +68,10 @@ BODIES: dict[str, dict[str, Any]] = {
         "start": "2030-01-07T10:00:00+09:00",
     },
     "/api/v1/appointments/{appointment_id}/confirm": {"patient_id": "someone else"},
+    "/api/v1/appointments/{appointment_id}/reschedule": {
+        "practitioner_id": "00000000-0000-4000-8000-00000000feed",
+        "start": "2030-01-07T10:00:00+09:00",
+    },
 }
 
 

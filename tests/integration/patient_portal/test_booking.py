@@ -312,3 +312,47 @@ def test_an_appointment_goes_into_a_calendar_without_personal_detail(
     assert "一子" not in ics.text
     other = browser.get(f"/appointments/{world.appointment_b}/calendar.ics")
     assert other.status_code == 404
+
+
+def statuses(client: TestClient, auth: dict[str, str]) -> dict[str, str]:
+    answer = client.get("/api/v1/appointments", headers=auth).json()["appointments"]
+    return {a["id"]: a["status"] for a in answer}
+
+
+def test_rescheduling_moves_the_booking_atomically(
+    browser: TestClient, world: World, menus: dict[str, str], clock: FakeClock
+) -> None:
+    auth = token(browser, PHONE_A)
+    later = (clock.now + timedelta(days=3)).date().isoformat()
+    first, second = free(browser, menus["single"], **{"from": later, "days": 1})[:2]
+    held = hold(browser, auth, menus["single"], first).json()
+    browser.post(
+        f"/api/v1/appointments/{held['id']}/confirm",
+        json={"patient_id": world.patient_a},
+        headers=auth,
+    )
+    moved = browser.post(
+        f"/api/v1/appointments/{held['id']}/reschedule",
+        json={"practitioner_id": second["practitioner_id"], "start": second["start"]},
+        headers=auth,
+    )
+    assert moved.status_code == 200, moved.text
+    new = moved.json()
+    assert new["status"] == "booked"
+    assert datetime.fromisoformat(new["start"]) == datetime.fromisoformat(second["start"])
+    listed = statuses(browser, auth)
+    assert listed == {held["id"]: "cancelled", new["id"]: "booked"}
+    starts = {s["start"] for s in free(browser, menus["single"], **{"from": later, "days": 1})}
+    assert first["start"] in starts  # the old time is free again
+    assert second["start"] not in starts
+    # Moving onto a time that is taken changes nothing.
+    other = token(browser, "090-1111-0003")
+    third = free(browser, menus["single"], **{"from": later, "days": 1})[0]
+    hold(browser, other, menus["single"], third)
+    refused = browser.post(
+        f"/api/v1/appointments/{new['id']}/reschedule",
+        json={"practitioner_id": third["practitioner_id"], "start": third["start"]},
+        headers=auth,
+    )
+    assert refused.status_code == 409
+    assert statuses(browser, auth)[new["id"]] == "booked"
