@@ -123,10 +123,15 @@ def minute_of(value: time) -> int:
     return value.hour * 60 + value.minute
 
 
-async def _busy(practitioner: Practitioner, now: datetime) -> list[Busy]:
-    rows = await Appointment.filter(
-        practitioner=practitioner, status__in=ACTIVE, ends_at__gt=now
-    ).values("starts_at", "ends_at", "status", "hold_expires_at")
+async def _busy(
+    practitioner: Practitioner, now: datetime, until: datetime | None = None
+) -> list[Busy]:
+    """Live appointments and holds of the practitioner that end after ``now`` and (when given)
+    start before ``until`` — only what the search window can collide with."""
+    query = Appointment.filter(practitioner=practitioner, status__in=ACTIVE, ends_at__gt=now)
+    if until is not None:
+        query = query.filter(starts_at__lt=until)
+    rows = await query.values("starts_at", "ends_at", "status", "hold_expires_at")
     return [
         Busy(row["starts_at"], row["ends_at"])
         for row in rows
@@ -147,7 +152,7 @@ async def search(
         slots = free_slots(
             hours=await _hours(practitioner, menu),
             exceptions=await _exceptions(practitioner),
-            busy=await _busy(practitioner, now),
+            busy=await _busy(practitioner, now, _window_end(zone, start_day or now, days)),
             rules=rules_of(menu),
             zone=zone,
             now=now,
@@ -156,6 +161,12 @@ async def search(
         )
         result.append(PractitionerSlots(str(practitioner.id), practitioner.display_name, slots))
     return result
+
+
+def _window_end(zone: ZoneInfo, first: date | datetime, days: int) -> datetime:
+    """The end of a search window of ``days`` local days, widened by a day for buffers."""
+    day = first.astimezone(zone).date() if isinstance(first, datetime) else first
+    return datetime.combine(day + timedelta(days=days + 1), time.min, tzinfo=zone)
 
 
 def _cells(start: datetime, end: datetime, menu: Menu) -> list[datetime]:
@@ -224,7 +235,7 @@ async def hold(
     # Not a slot at all (past, too soon, outside hours, not on the grid): the request is wrong.
     if not any(slot.start == start for slot in offered([])):
         raise SlotUnavailable()
-    free = offered(await _busy(practitioner, now))
+    free = offered(await _busy(practitioner, now, _window_end(zone, start, 1)))
     if not any(slot.start == start for slot in free):
         raise SlotTaken(alternatives=free[:5])
     end = start + timedelta(minutes=menu.duration_minutes)
