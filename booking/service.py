@@ -74,7 +74,13 @@ def parse_id(value: str) -> uuid.UUID | None:
         return None
 
 
+SLUG_MAX: Final = 64
+
+
 async def clinic_by_slug(slug: str) -> Clinic | None:
+    """The clinic of a public page address; any other string (too long, odd) is just unknown."""
+    if not slug or len(slug) > SLUG_MAX:
+        return None
     return await Clinic.get_or_none(slug=slug)
 
 

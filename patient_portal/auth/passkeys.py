@@ -64,6 +64,7 @@ from patient_portal.problems import Text
 logger = logging.getLogger(__name__)
 
 CHALLENGE_LIFETIME: Final = timedelta(minutes=5)
+CREDENTIAL_ID_MAX: Final = 400  # the column's length
 CEREMONY_TIMEOUT_MS: Final = 120_000  # what the browser is told; well inside the lifetime
 NAME_MAX: Final = 80
 RP_NAME: Final = "Tsunagu"
@@ -536,6 +537,8 @@ class Passkeys:
             parsed = parse_authentication_credential_json(_as_json_object(credential))
         except (WebAuthnException, ValueError, TypeError, KeyError):
             raise PasskeyRefused(PASSKEY_REFUSED) from None
+        if not parsed.id or len(parsed.id) > CREDENTIAL_ID_MAX:  # longer than any we store
+            raise PasskeyRefused(PASSKEY_REFUSED)
         row = await PasskeyCredential.get_or_none(credential_id=parsed.id, principal_kind=kind)
         if row is None or (owner is not None and str(row.principal_id) != owner):
             raise PasskeyRefused(PASSKEY_REFUSED)

@@ -356,3 +356,9 @@ def test_rescheduling_moves_the_booking_atomically(
     )
     assert refused.status_code == 409
     assert statuses(browser, auth)[new["id"]] == "booked"
+
+
+@pytest.mark.parametrize("slug", ["x" * 65, "Ω≈ç√∫˜µ≤≥÷" * 10, "%00"])
+def test_an_odd_clinic_address_is_a_404(browser: TestClient, slug: str) -> None:
+    assert browser.get(f"/clinics/{slug}").status_code == 404
+    assert browser.get(f"/api/v1/clinics/{slug}/menus").status_code == 404
