@@ -89,7 +89,8 @@ async def record(
             actor_role=principal.role.value if principal else "",
             clinic_id=principal.clinic_id if principal else "",
             target_kind=resource.kind if resource else "",
-            target_id=(resource.id or resource.patient_id) if resource else "",
+            # An id from a URL may be anything an attacker typed: keep what fits the column.
+            target_id=((resource.id or resource.patient_id) if resource else "")[:64],
             ip=client.ip,
             user_agent=client.user_agent,
             detail=detail or {},

@@ -362,3 +362,11 @@ def test_rescheduling_moves_the_booking_atomically(
 def test_an_odd_clinic_address_is_a_404(browser: TestClient, slug: str) -> None:
     assert browser.get(f"/clinics/{slug}").status_code == 404
     assert browser.get(f"/api/v1/clinics/{slug}/menus").status_code == 404
+
+
+def test_an_odd_appointment_id_is_a_404_and_is_audited(browser: TestClient, world: World) -> None:
+    auth = token(browser, PHONE_A)
+    odd = "Ω≈ç√∫" * 30
+    for path in (f"/api/v1/appointments/{odd}/confirm", f"/api/v1/appointments/{odd}/cancel"):
+        response = browser.post(path, json={"patient_id": world.patient_a}, headers=auth)
+        assert response.status_code == 404, (path, response.text)
