@@ -196,3 +196,34 @@ class SeatClaim(Model):
     class Meta:
         table = "booking_seat_claim"
         unique_together = (("practitioner", "cell_start", "seat"),)
+
+
+class WaitlistStatus(StrEnum):
+    WAITING = "waiting"
+    OFFERED = "offered"  # a freed seat is held for this entry
+    BOOKED = "booked"
+    WITHDRAWN = "withdrawn"
+    LAPSED = "lapsed"  # an offer was not taken in time
+
+
+class WaitlistEntry(Model):
+    """A patient waiting for a seat of a menu on one of a few days, first come first served."""
+
+    id = fields.UUIDField(primary_key=True)
+    clinic: fields.ForeignKeyRelation[Clinic] = fields.ForeignKeyField(
+        "booking.Clinic", related_name="waitlist", on_delete=fields.RESTRICT
+    )
+    menu: fields.ForeignKeyRelation[Menu] = fields.ForeignKeyField(
+        "booking.Menu", related_name="waitlist", on_delete=fields.RESTRICT
+    )
+    account_id = fields.UUIDField(db_index=True)
+    patient_id = fields.UUIDField()
+    first_day = fields.DateField()
+    last_day = fields.DateField()
+    status = fields.CharEnumField(WaitlistStatus, max_length=10, default=WaitlistStatus.WAITING)
+    offer_appointment_id = fields.UUIDField(null=True)
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "booking_waitlist_entry"

@@ -37,6 +37,7 @@ from patient_portal.views import passkeys as passkey_views
 from patient_portal.views import passwords as password_views
 from patient_portal.views import patient as patient_views
 from patient_portal.views import staff as staff_views
+from patient_portal.waitlist_jobs import QueueHolder
 from patient_portal.wiring import build_identity, build_notifier, build_verifier
 
 logger = logging.getLogger(__name__)
@@ -58,7 +59,8 @@ def create_app(
     catalogues = load_catalogues()
     assets = StaticAssets()
     messages = notifier or build_notifier(settings, demo=demo)
-    job_registry = product_registry(settings, messages)
+    queue_holder = QueueHolder()
+    job_registry = product_registry(settings, messages, queue_holder)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -90,6 +92,7 @@ def create_app(
             jobs = await stack.enter_async_context(
                 running_jobs(settings, job_registry, clock=clock)
             )
+            queue_holder.queue = jobs
             await schedule_daily(jobs, job_registry, settings, utc_now())
             app.state.jobs = jobs
             logger.info("portal ready (database: %s)", settings.database.backend.value)

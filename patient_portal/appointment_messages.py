@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 SEND_APPOINTMENT_MESSAGE: Final = "send_appointment_message"
 REMINDER_OFFSETS: Final = (timedelta(days=1), timedelta(hours=1))  # before the start
 CONFIRMED, CANCELLED, CHANGED, REMINDER = "confirmed", "cancelled", "changed", "reminder"
+OFFERED = "offered"  # a freed seat held for someone on the waitlist
 STILL_ON: Final = {
     AppointmentStatus.BOOKED,
     AppointmentStatus.CHECKED_IN,
@@ -37,6 +38,10 @@ def compose(kind: str, clinic_name: str, start: datetime, link: str) -> tuple[st
         subject = f"【{clinic_name}】ご予約を承りました"
         english = f"Booked at {clinic_name}: {when}."
         lead = f"{when} のご予約を承りました。"
+    elif kind == OFFERED:
+        subject = f"【{clinic_name}】キャンセル待ちの空きが出ました"
+        english = f"A time at {clinic_name} is free for you: {when}. Confirm within 30 minutes."
+        lead = f"{when} に空きが出ました。30分以内にご予約を確定してください。"
     elif kind == CHANGED:
         subject = f"【{clinic_name}】ご予約の日時を変更しました"
         english = f"Your appointment at {clinic_name} is moved to {when}."
@@ -85,14 +90,16 @@ def register(registry: JobRegistry, notifier: Notifier, public_url: str) -> None
         appointment = await Appointment.get_or_none(
             id=str(payload.get("appointment_id", ""))
         ).prefetch_related("clinic")
-        if appointment is None or kind not in (CONFIRMED, CANCELLED, CHANGED, REMINDER):
+        if appointment is None or kind not in (CONFIRMED, CANCELLED, CHANGED, REMINDER, OFFERED):
             logger.warning("appointment message %s: nothing to send", context.job_id)
             return
         if kind == CANCELLED and (
             appointment.status is not AppointmentStatus.CANCELLED or appointment.patient_id is None
         ):
             return  # not cancelled after all, or only a hold that was let go
-        if kind != CANCELLED and appointment.status not in STILL_ON:
+        if kind == OFFERED and appointment.status is not AppointmentStatus.HELD:
+            return  # taken or lapsed already
+        if kind not in (CANCELLED, OFFERED) and appointment.status not in STILL_ON:
             return  # cancelled (or over) since it was scheduled: never sent
         account = await PatientAccount.get_or_none(id=appointment.account_id)
         patient = (
@@ -100,7 +107,10 @@ def register(registry: JobRegistry, notifier: Notifier, public_url: str) -> None
         )
         clinic = appointment.clinic
         start = appointment.starts_at.astimezone(ZoneInfo(clinic.time_zone))
-        subject, body = compose(kind, clinic.name, start, f"{public_url}/appointments")
+        link = f"{public_url}/appointments"
+        if kind == OFFERED:
+            link = f"{public_url}/appointments/{appointment.id}/confirm"
+        subject, body = compose(kind, clinic.name, start, link)
         await notifier.send(
             Message(
                 to_phone=account.phone if account else None,

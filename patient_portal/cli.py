@@ -174,13 +174,19 @@ def _worker(args: argparse.Namespace) -> int:
     settings = _settings()
     _configure_logging(settings)
     from patient_portal.crypto.keyring import keyring_for, use_keyring
-    from patient_portal.jobs import run_worker
+    from patient_portal.jobs import JobQueue, run_worker
     from patient_portal.maintenance import product_registry
+    from patient_portal.waitlist_jobs import QueueHolder
     from patient_portal.wiring import build_notifier
 
-    registry = product_registry(settings, build_notifier(settings))
+    holder = QueueHolder()
+    registry = product_registry(settings, build_notifier(settings), holder)
+
+    def keep(queue: JobQueue) -> None:
+        holder.queue = queue
+
     with use_keyring(keyring_for(settings.key_file, production=settings.is_production)):
-        asyncio.run(run_worker(settings, registry))
+        asyncio.run(run_worker(settings, registry, on_queue=keep))
     return 0
 
 

@@ -10,13 +10,14 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from patient_portal import appointment_messages
+from patient_portal import appointment_messages, waitlist_jobs
 from patient_portal.audit.service import AuditLog
 from patient_portal.auth.models import ApiToken, OtpChallenge, Session
 from patient_portal.jobs import JobContext, JobQueue, JobRegistry, JobSpec, default_registry
 from patient_portal.jobs.housekeeping import schedule_housekeeping
 from patient_portal.notify import Notifier
 from patient_portal.settings import Settings
+from patient_portal.waitlist_jobs import QueueHolder
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +47,14 @@ async def _purge_audit_log(payload: dict[str, Any], context: JobContext) -> None
     logger.info("purged %d audit entries older than %d days", deleted, days)
 
 
-def product_registry(settings: Settings, notifier: Notifier) -> JobRegistry:
-    """Every job the product runs: the job table's own housekeeping and the product's."""
+def product_registry(
+    settings: Settings, notifier: Notifier, queue: QueueHolder | None = None
+) -> JobRegistry:
+    """Every job the product runs: the job table's own housekeeping and the product's.
+    ``queue`` is filled with this process's queue once it is open (for follow-up jobs)."""
     registry = default_registry()
     appointment_messages.register(registry, notifier, settings.public_url)
+    waitlist_jobs.register(registry, queue or QueueHolder())
     registry.register(JobSpec(PURGE_SIGN_IN_LEFTOVERS, _purge_sign_in_leftovers, max_attempts=3))
     registry.register(JobSpec(PURGE_AUDIT_LOG, _purge_audit_log, max_attempts=3, timeout=600))
     return registry

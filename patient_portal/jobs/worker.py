@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 
 from patient_portal.db import database
@@ -70,26 +70,33 @@ async def running_jobs(
 
 
 async def run_worker(
-    settings: Settings, registry: JobRegistry, *, handle_signals: bool = True
+    settings: Settings,
+    registry: JobRegistry,
+    *,
+    handle_signals: bool = True,
+    on_queue: Callable[[JobQueue], None] | None = None,
 ) -> None:
     """Run jobs until SIGTERM or SIGINT (with ``handle_signals``) or until cancelled.
 
     Opens the database itself: failures of Redis jobs are recorded there. With the redis runner
     this is an arq worker; jobs running at shutdown are cancelled and arq runs them again. With
-    the in-process runner the job running at shutdown is allowed to finish.
+    the in-process runner the job running at shutdown is allowed to finish. ``on_queue`` receives
+    the worker's own queue, open while it runs (for jobs that enqueue follow-up jobs).
     """
     async with database(settings):
         queue = build_job_queue(settings, registry)
         try:
             await schedule_housekeeping(queue, registry, utc_now())
+            if on_queue is not None:
+                on_queue(queue)
+            stop = asyncio.Event()
+            with _set_on_signals(stop, enabled=handle_signals):
+                if settings.job_runner is JobRunner.REDIS:
+                    await _run_arq(_redis_url(settings), registry, stop)
+                else:
+                    await _run_inprocess(registry, stop)
         finally:
             await queue.close()
-        stop = asyncio.Event()
-        with _set_on_signals(stop, enabled=handle_signals):
-            if settings.job_runner is JobRunner.REDIS:
-                await _run_arq(_redis_url(settings), registry, stop)
-            else:
-                await _run_inprocess(registry, stop)
 
 
 async def _run_inprocess(registry: JobRegistry, stop: asyncio.Event) -> None:

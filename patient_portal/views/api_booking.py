@@ -11,18 +11,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from booking import service as booking
+from booking import waitlist
 from booking.errors import BookingRefused, SlotTaken
 from booking.models import Appointment, AppointmentStatus, Clinic
 from patient_portal.api.v1 import api
 from patient_portal.appointment_messages import (
-    CANCELLED,
     CHANGED,
     CONFIRMED,
     schedule_messages,
 )
 from patient_portal.auth.policy import Action, Resource
 from patient_portal.problems import NOT_FOUND, VALIDATION, Problem, Text, for_status
-from patient_portal.views.booking import appointment_resource, clock
+from patient_portal.views.booking import after_cancel, appointment_resource, clock
 from patient_portal.views.common import authorize, record, require
 
 
@@ -277,6 +277,7 @@ async def post_confirm(request: Request, body: ConfirmIn) -> AppointmentOut:
     except BookingRefused as error:
         raise _problem(error) from None
     await record(request, principal, "appointment.book", appointment_resource(booked))
+    await waitlist.mark_booked(str(booked.id), now=clock(request))
     await schedule_messages(request.app.state.jobs, booked, CONFIRMED, now=clock(request))
     return _out(booked, (await booked.clinic).slug)
 
@@ -296,7 +297,7 @@ async def post_cancel(request: Request) -> AppointmentOut:
     except BookingRefused as error:
         raise _problem(error) from None
     await record(request, principal, "appointment.cancel", appointment_resource(cancelled))
-    await schedule_messages(request.app.state.jobs, cancelled, CANCELLED, now=clock(request))
+    await after_cancel(request, cancelled)
     return _out(cancelled, (await cancelled.clinic).slug)
 
 
@@ -339,3 +340,94 @@ async def get_appointments(request: Request) -> AppointmentsOut:
     rows = await booking.appointments_of_account(principal.id)
     await record(request, principal, "appointment.list", Resource("account", principal.id))
     return AppointmentsOut(appointments=[_out(a, a.clinic.slug) for a in rows])
+
+
+class WaitlistIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    clinic: Annotated[str, Field(min_length=1, max_length=64)]
+    menu_id: Annotated[str, Field(min_length=1, max_length=40)]
+    patient_id: Annotated[str, Field(min_length=1, max_length=40)]
+    first_day: date
+    last_day: date
+
+
+class WaitlistOut(BaseModel):
+    id: str
+    clinic: str
+    menu_id: str
+    patient_id: str
+    first_day: date
+    last_day: date
+    status: str
+    offer_appointment_id: str | None
+
+
+class WaitlistList(BaseModel):
+    entries: list[WaitlistOut]
+
+
+def _entry(entry: Any, clinic_slug: str) -> WaitlistOut:
+    return WaitlistOut(
+        id=str(entry.id),
+        clinic=clinic_slug,
+        menu_id=str(entry.menu_id),
+        patient_id=str(entry.patient_id),
+        first_day=entry.first_day,
+        last_day=entry.last_day,
+        status=entry.status.value,
+        offer_appointment_id=str(entry.offer_appointment_id)
+        if entry.offer_appointment_id
+        else None,
+    )
+
+
+@api.endpoint(
+    "POST",
+    "/waitlist",
+    summary="Wait for a seat of a menu on some days; a freed seat is offered by SMS",
+    body=WaitlistIn,
+    response=WaitlistOut,
+    status_code=201,
+    tags=("booking",),
+    problems=(401, 404, 422),
+)
+async def post_waitlist(request: Request, body: WaitlistIn) -> Response:
+    """First come, first served; an offer is held for 30 minutes for the patient to confirm."""
+    principal = require(request, "patient")
+    clinic = await _clinic(body.clinic)
+    menu = await booking.menu_of_clinic(clinic, body.menu_id)
+    if menu is None or not menu.visible_to_patients:
+        raise Problem(NOT_FOUND)
+    if body.patient_id not in principal.patient_ids:
+        raise Problem(
+            VALIDATION,
+            Text("この方はこのアカウントの患者ではありません", "Not a patient of this account"),
+        )
+    try:
+        entry = await waitlist.join(
+            clinic,
+            menu,
+            account_id=principal.id,
+            patient_id=body.patient_id,
+            first_day=body.first_day,
+            last_day=body.last_day,
+            now=clock(request),
+        )
+    except BookingRefused as error:
+        raise _problem(error) from None
+    await record(request, principal, "waitlist.join", Resource("account", principal.id))
+    return JSONResponse(_entry(entry, clinic.slug).model_dump(mode="json"), status_code=201)
+
+
+@api.endpoint(
+    "GET",
+    "/waitlist",
+    summary="The account's waitlist entries still waiting or offered",
+    response=WaitlistList,
+    tags=("booking",),
+    problems=(401,),
+)
+async def get_waitlist(request: Request) -> WaitlistList:
+    principal = require(request, "patient")
+    entries = await waitlist.entries_of_account(principal.id)
+    return WaitlistList(entries=[_entry(e, e.clinic.slug) for e in entries])

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from booking import service as booking
+from booking import waitlist
 from booking.calendar import appointment_ics
 from booking.errors import BookingRefused, SlotUnavailable
 from booking.models import Appointment, AppointmentStatus, Clinic
@@ -35,6 +36,7 @@ from patient_portal.views.common import (
     redirect,
     require,
 )
+from patient_portal.waitlist_jobs import seat_freed
 
 DAYS_SHOWN = 7
 
@@ -95,6 +97,7 @@ async def menu_slots(request: Request) -> Response:
 
 async def _calendar(request: Request, clinic: Clinic, menu: Any) -> dict[str, Any]:
     """A week of free times of ``menu``, grouped by day in the clinic's zone."""
+    patient = _patient(request)
     zone = ZoneInfo(clinic.time_zone)
     now = clock(request)
     today = now.astimezone(zone).date()
@@ -120,8 +123,66 @@ async def _calendar(request: Request, clinic: Clinic, menu: Any) -> dict[str, An
         "previous": start_day - timedelta(days=DAYS_SHOWN) if start_day > today else None,
         "next": start_day + timedelta(days=DAYS_SHOWN),
         "signed_in": _patient(request) is not None,
+        "patients": await accounts.patients_of_account(patient.id) if patient else [],
+        "waitlist_action": f"/clinics/{clinic.slug}/menus/{menu.id}/waitlist",
         "rescheduling": False,
     }
+
+
+async def after_cancel(request: Request, appointment: Appointment) -> None:
+    """A cancelled booking: tell the patient, and offer the seat to the waitlist."""
+    if appointment.patient_id is None:
+        return  # a hold let go: nobody to tell, and the seat frees by itself
+    jobs = request.app.state.jobs
+    await schedule_messages(jobs, appointment, CANCELLED, now=clock(request))
+    await seat_freed(jobs, appointment)
+
+
+async def join_waitlist(request: Request) -> Response:
+    """Wait for a seat of this menu on a day (offered by SMS when one frees)."""
+    principal = require(request, "patient")
+    clinic = await _clinic(str(request.path_params["slug"]))
+    menu = await booking.menu_of_clinic(clinic, str(request.path_params["menu_id"]))
+    if menu is None or not menu.visible_to_patients:
+        raise HTTPException(404)
+    form = await form_of(request)
+    patient_id = form.get("patient_id", "")
+    if patient_id not in principal.patient_ids:
+        await authorize(
+            request, principal, Action.APPOINTMENT_BOOK, Resource("patient", patient_id=patient_id)
+        )
+    day = _day(form.get("day"), clock(request).astimezone(ZoneInfo(clinic.time_zone)).date())
+    try:
+        await waitlist.join(
+            clinic,
+            menu,
+            account_id=principal.id,
+            patient_id=patient_id,
+            first_day=day,
+            last_day=day,
+            now=clock(request),
+        )
+    except BookingRefused as error:
+        context: dict[str, Any] = {
+            "error": message(request, booking_text(error)),
+            "back": "/appointments",
+            "alternatives": [],
+            "zone": None,
+        }
+        return page(request, "booking/problem.html", context, status=error.status)
+    await record(request, principal, "waitlist.join", Resource("account", principal.id))
+    return redirect("/appointments")
+
+
+async def withdraw_waitlist(request: Request) -> Response:
+    principal = require(request, "patient")
+    withdrawn = await waitlist.withdraw(
+        str(request.path_params["entry_id"]), account_id=principal.id, now=clock(request)
+    )
+    if not withdrawn:
+        raise HTTPException(404)
+    await record(request, principal, "waitlist.withdraw", Resource("account", principal.id))
+    return redirect("/appointments")
 
 
 def _patient(request: Request) -> Principal | None:
@@ -218,6 +279,7 @@ async def confirm(request: Request) -> Response:
         context["error"] = message(request, booking_text(error))
         return page(request, "booking/confirm.html", context, status=error.status)
     await record(request, principal, "appointment.book", appointment_resource(booked))
+    await waitlist.mark_booked(str(booked.id), now=clock(request))
     await schedule_messages(request.app.state.jobs, booked, CONFIRMED, now=clock(request))
     return redirect("/appointments")
 
@@ -225,6 +287,7 @@ async def confirm(request: Request) -> Response:
 async def my_appointments(request: Request) -> Response:
     principal = require(request, "patient")
     rows = await booking.appointments_of_account(principal.id)
+    waiting = await waitlist.entries_of_account(principal.id)
     patients = {p.id: p for p in await accounts.patients_of_account(principal.id)}
     now = clock(request)
     await record(request, principal, "appointment.list", Resource("account", principal.id))
@@ -237,6 +300,7 @@ async def my_appointments(request: Request) -> Response:
             ],
             "past": [a for a in rows if not (a.ends_at > now and a.status in booking.ACTIVE)],
             "patients": patients,
+            "waiting": waiting,
             "locale": request_locale(request),
             "zone_of": lambda a: ZoneInfo(a.clinic.time_zone),
             "title_of": lambda a: menu_title(a.menu, request_locale(request)),
@@ -262,7 +326,7 @@ async def cancel(request: Request) -> Response:
             status=error.status,
         )
     await record(request, principal, "appointment.cancel", appointment_resource(appointment))
-    await schedule_messages(request.app.state.jobs, appointment, CANCELLED, now=clock(request))
+    await after_cancel(request, appointment)
     return redirect("/appointments")
 
 
@@ -321,9 +385,7 @@ async def set_status(request: Request) -> Response:
         if status is AppointmentStatus.CANCELLED:
             await authorize(request, principal, Action.APPOINTMENT_CANCEL, resource)
             await booking.cancel(appointment, now=clock(request), by_staff=True)
-            await schedule_messages(
-                request.app.state.jobs, appointment, CANCELLED, now=clock(request)
-            )
+            await after_cancel(request, appointment)
         else:
             await booking.set_status(appointment, status, now=clock(request))
     except (ValueError, BookingRefused):
@@ -401,6 +463,8 @@ routes = [
     Route("/clinics/{slug}", clinic_page, methods=["GET"]),
     Route("/clinics/{slug}/menus/{menu_id}", menu_slots, methods=["GET"]),
     Route("/clinics/{slug}/menus/{menu_id}/hold", hold_slot, methods=["POST"]),
+    Route("/clinics/{slug}/menus/{menu_id}/waitlist", join_waitlist, methods=["POST"]),
+    Route("/waitlist/{entry_id}/withdraw", withdraw_waitlist, methods=["POST"]),
     Route("/appointments", my_appointments, methods=["GET"]),
     Route("/appointments/{appointment_id}/confirm", confirm, methods=["GET", "POST"]),
     Route("/appointments/{appointment_id}/cancel", cancel, methods=["POST"]),

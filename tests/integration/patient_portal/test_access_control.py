@@ -68,6 +68,13 @@ BODIES: dict[str, dict[str, Any]] = {
         "start": "2030-01-07T10:00:00+09:00",
     },
     "/api/v1/appointments/{appointment_id}/confirm": {"patient_id": "someone else"},
+    "/api/v1/waitlist": {
+        "clinic": "clinic-b",
+        "menu_id": "00000000-0000-4000-8000-00000000feed",
+        "patient_id": "someone else",
+        "first_day": "2030-01-07",
+        "last_day": "2030-01-07",
+    },
     "/api/v1/appointments/{appointment_id}/reschedule": {
         "practitioner_id": "00000000-0000-4000-8000-00000000feed",
         "start": "2030-01-07T10:00:00+09:00",
@@ -90,6 +97,7 @@ def fillers(world: World) -> dict[str, str]:
         "action": "disable",
         "passkey_id": "00000000-0000-4000-8000-00000000beef",
         "appointment_id": world.appointment_b,
+        "entry_id": "00000000-0000-4000-8000-0000000000aa",
         "slug": "clinic-b",
         "menu_id": "00000000-0000-4000-8000-00000000feed",
     }
