@@ -21,7 +21,12 @@ from patient_portal.auth.middleware import AuthMiddleware, CsrfMiddleware
 from patient_portal.auth.verifier import Verifier
 from patient_portal.crypto.keyring import keyring_for, use_keyring
 from patient_portal.db import database
-from patient_portal.errors import UnexpectedErrorMiddleware, exception_handlers, refuse_csrf
+from patient_portal.errors import (
+    NulGuardMiddleware,
+    UnexpectedErrorMiddleware,
+    exception_handlers,
+    refuse_csrf,
+)
 from patient_portal.i18n import load_catalogues
 from patient_portal.jobs import running_jobs, utc_now
 from patient_portal.maintenance import product_registry, schedule_daily
@@ -115,6 +120,7 @@ def create_app(
             Middleware(SecurityHeadersMiddleware),
             Middleware(LocaleMiddleware, default_locale=settings.default_locale),
             Middleware(UnexpectedErrorMiddleware),
+            Middleware(NulGuardMiddleware),
             Middleware(AuthMiddleware),
             Middleware(
                 CsrfMiddleware,

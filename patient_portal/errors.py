@@ -13,7 +13,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from patient_portal.auth.ratelimit import RateLimiterUnavailable
 from patient_portal.i18n import N_
-from patient_portal.problems import FORBIDDEN, INTERNAL, UNAVAILABLE, Problem, Text, for_status
+from patient_portal.problems import (
+    BAD_REQUEST,
+    FORBIDDEN,
+    INTERNAL,
+    UNAVAILABLE,
+    Problem,
+    Text,
+    for_status,
+)
 from patient_portal.templating import request_locale
 
 logger = logging.getLogger(__name__)
@@ -161,6 +169,39 @@ async def handle_rate_limiter_down(request: Request, exc: Exception) -> Response
     logger.error("rate limiter unavailable on %s %s", request.method, request.url.path)
     problem = Problem(UNAVAILABLE, headers={"Retry-After": "30"})
     return await handle_problem(request, problem)
+
+
+NUL_IN_ADDRESS = Text(
+    "アドレスに使えない文字 (NUL) が含まれています",
+    "The address contains a character (NUL) that cannot be used",
+)
+
+
+class NulGuardMiddleware:
+    """Refuses a request whose path or query holds a NUL character (400): no database stores
+    one, and PostgreSQL refuses it outright — better a clear answer here than a 500 later."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            "\x00" in scope.get("path", "")
+            or b"%00" in scope.get("query_string", b"").lower()
+            or b"\x00" in scope.get("query_string", b"")
+        ):
+            request = Request(scope)
+            if _is_api(request):
+                response: Response = Problem(BAD_REQUEST, NUL_IN_ADDRESS).to_response(
+                    request_locale(request), request.url.path
+                )
+            else:
+                response = _page(
+                    request, 400, message=NUL_IN_ADDRESS.in_locale(request_locale(request))
+                )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 exception_handlers = {

@@ -358,10 +358,20 @@ def test_rescheduling_moves_the_booking_atomically(
     assert statuses(browser, auth)[new["id"]] == "booked"
 
 
-@pytest.mark.parametrize("slug", ["x" * 65, "Ω≈ç√∫˜µ≤≥÷" * 10, "%00"])
-def test_an_odd_clinic_address_is_a_404(browser: TestClient, slug: str) -> None:
-    assert browser.get(f"/clinics/{slug}").status_code == 404
-    assert browser.get(f"/api/v1/clinics/{slug}/menus").status_code == 404
+@pytest.mark.parametrize("slug", ["x" * 65, "Ω≈ç√∫˜µ≤≥÷" * 10, "nul%00here"])
+def test_an_odd_clinic_address_is_a_4xx(browser: TestClient, slug: str) -> None:
+    expected = 400 if "%00" in slug else 404
+    assert browser.get(f"/clinics/{slug}").status_code == expected
+    api = browser.get(f"/api/v1/clinics/{slug}/menus")
+    assert api.status_code == expected
+    assert api.headers["content-type"] == "application/problem+json"
+
+
+def test_a_nul_in_a_query_is_a_400_not_a_database_error(
+    browser: TestClient, world: World, clock: FakeClock
+) -> None:
+    sign_in_staff(browser, world.admin_a, clock)
+    assert browser.get("/staff/admin/audit?action=a%00b").status_code == 400
 
 
 def test_an_odd_appointment_id_is_a_404_and_is_audited(browser: TestClient, world: World) -> None:
