@@ -40,6 +40,7 @@ from booking.models import (
 
 CELL: Final = timedelta(minutes=5)
 HOLD_FOR: Final = timedelta(minutes=10)
+MAX_OVERBOOK: Final = 3  # extra patients staff may squeeze into one slot
 ACTIVE: Final = (
     AppointmentStatus.HELD,
     AppointmentStatus.BOOKED,
@@ -82,6 +83,52 @@ async def clinic_by_slug(slug: str) -> Clinic | None:
     if not slug or len(slug) > SLUG_MAX:
         return None
     return await Clinic.get_or_none(slug=slug)
+
+
+async def clinic_menus(clinic: Clinic) -> list[Menu]:
+    """Every menu of the clinic, staff-only ones included (for booking at the desk)."""
+    return await Menu.filter(clinic=clinic).order_by("sort_order")
+
+
+async def full_slots(
+    clinic: Clinic, menu: Menu, *, now: datetime, day: date
+) -> list[tuple[str, Slot]]:
+    """(practitioner id, slot) of the day's times that exist but have no free seat: what staff
+    may over-book."""
+    zone = ZoneInfo(clinic.time_zone)
+    rules = rules_of(menu)
+    full = []
+    for practitioner in await menu.practitioners.filter(is_active=True):
+        hours, exceptions = await _hours(practitioner, menu), await _exceptions(practitioner)
+        busy = await _busy(practitioner, now, _window_end(zone, day, 1))
+        free = {
+            slot.start
+            for slot in free_slots(
+                hours=hours,
+                exceptions=exceptions,
+                busy=busy,
+                rules=rules,
+                zone=zone,
+                now=now,
+                start_day=day,
+                days=1,
+            )
+        }
+        full += [
+            (str(practitioner.id), slot)
+            for slot in free_slots(
+                hours=hours,
+                exceptions=exceptions,
+                busy=[],
+                rules=rules,
+                zone=zone,
+                now=now,
+                start_day=day,
+                days=1,
+            )
+            if slot.start not in free
+        ]
+    return full
 
 
 async def patient_menus(clinic: Clinic) -> list[Menu]:
@@ -472,3 +519,84 @@ async def reschedule(
         await SeatClaim.filter(appointment_id=new.id).using_db(conn).update(expires_at=None)
     await new.refresh_from_db()
     return new
+
+
+async def book_for_patient(
+    clinic: Clinic,
+    menu: Menu,
+    *,
+    practitioner_id: str,
+    start: datetime,
+    account_id: str,
+    patient_id: str,
+    now: datetime,
+    overbook: bool = False,
+) -> Appointment:
+    """Staff book for a patient (on the phone, at the desk). With ``overbook`` a full slot takes
+    one more patient anyway: an explicit decision the caller audits; the extra seat is numbered
+    past the menu's capacity so it never hides a normal seat."""
+    if not overbook:
+        held = await hold(
+            clinic,
+            menu,
+            practitioner_id=practitioner_id,
+            start=start,
+            account_id=account_id,
+            now=now,
+        )
+        return await confirm(str(held.id), account_id=account_id, patient_id=patient_id, now=now)
+    key = parse_id(practitioner_id)
+    practitioner = await menu.practitioners.filter(id=key, is_active=True).first() if key else None
+    if practitioner is None or start.tzinfo is None:
+        raise SlotUnavailable()
+    start = start.astimezone(UTC)
+    zone = ZoneInfo(clinic.time_zone)
+    grid = free_slots(
+        hours=await _hours(practitioner, menu),
+        exceptions=await _exceptions(practitioner),
+        busy=[],
+        rules=rules_of(menu),
+        zone=zone,
+        now=now,
+        start_day=start.astimezone(zone).date(),
+        days=1,
+    )
+    if not any(slot.start == start for slot in grid):
+        raise SlotUnavailable()
+    end = start + timedelta(minutes=menu.duration_minutes)
+    cells = _cells(start, end, menu)
+    async with in_transaction() as conn:
+        appointment = await Appointment.create(
+            clinic=clinic,
+            menu=menu,
+            practitioner=practitioner,
+            account_id=account_id,
+            patient_id=patient_id,
+            starts_at=start,
+            ends_at=end,
+            status=AppointmentStatus.BOOKED,
+            overbooked=True,
+            created_at=now,
+            updated_at=now,
+            using_db=conn,
+        )
+        for extra in range(menu.capacity, menu.capacity + MAX_OVERBOOK):
+            try:
+                async with in_transaction() as savepoint:
+                    await SeatClaim.bulk_create(
+                        [
+                            SeatClaim(
+                                practitioner=practitioner,
+                                cell_start=cell,
+                                seat=extra,
+                                appointment=appointment,
+                            )
+                            for cell in cells
+                        ],
+                        using_db=savepoint,
+                    )
+            except IntegrityError:
+                continue
+            return appointment
+        await appointment.delete(using_db=conn)
+    raise SlotTaken(alternatives=[])

@@ -459,6 +459,64 @@ async def calendar_file(request: Request) -> Response:
     )
 
 
+async def staff_book(request: Request) -> Response:
+    """Book for a registered patient (on the phone): any menu of the clinic, any free time, or
+    — deliberately — a full one (over-booking, recorded in the audit log)."""
+    principal = require(request, "staff")
+    patient_id = str(request.path_params["patient_id"])
+    patient = await accounts.find_patient(patient_id)
+    clinics = await accounts.clinics_of(patient_id) if patient else frozenset()
+    resource = Resource("patient", patient_id=patient_id, clinic_ids=clinics)
+    await authorize(request, principal, Action.APPOINTMENT_MANAGE, resource)
+    assert patient is not None  # noqa: S101 - authorize() refused a missing patient
+    clinic = await Clinic.get(id=principal.clinic_id)
+    menus = await booking.clinic_menus(clinic)
+    here = f"/staff/patients/{patient_id}/book"
+    if request.method == "POST":
+        form = await form_of(request)
+        menu = await booking.menu_of_clinic(clinic, form.get("menu_id", ""))
+        overbook = form.get("overbook") == "1"
+        try:
+            if menu is None:
+                raise SlotUnavailable()
+            try:
+                start = datetime.fromisoformat(form.get("start", ""))
+            except ValueError:
+                raise SlotUnavailable() from None
+            booked = await booking.book_for_patient(
+                clinic,
+                menu,
+                practitioner_id=form.get("practitioner_id", ""),
+                start=start,
+                account_id=str(patient.account_id),  # type: ignore[attr-defined]
+                patient_id=patient_id,
+                now=clock(request),
+                overbook=overbook,
+            )
+        except BookingRefused as error:
+            context: dict[str, Any] = {
+                "error": message(request, booking_text(error)),
+                "back": here,
+                "alternatives": getattr(error, "alternatives", []),
+                "zone": ZoneInfo(clinic.time_zone),
+            }
+            return page(request, "booking/problem.html", context, status=error.status)
+        action = "appointment.overbook" if overbook else "appointment.book"
+        await record(request, principal, action, appointment_resource(booked))
+        await schedule_messages(request.app.state.jobs, booked, CONFIRMED, now=clock(request))
+        day = booked.starts_at.astimezone(ZoneInfo(clinic.time_zone)).date().isoformat()
+        return redirect(f"/staff/schedule?day={day}")
+    chosen = await booking.menu_of_clinic(clinic, request.query_params.get("menu", ""))
+    menu = chosen or (menus[0] if menus else None)
+    context = {"patient": accounts.view_of(patient), "menus": menus, "menu": menu, "here": here}
+    if menu is not None:
+        context.update(await _calendar(request, clinic, menu))
+        context["full"] = await booking.full_slots(
+            clinic, menu, now=clock(request), day=context["calendar"][0][0]
+        )
+    return page(request, "booking/staff_book.html", context)
+
+
 routes = [
     Route("/clinics/{slug}", clinic_page, methods=["GET"]),
     Route("/clinics/{slug}/menus/{menu_id}", menu_slots, methods=["GET"]),
@@ -472,4 +530,5 @@ routes = [
     Route("/appointments/{appointment_id}/reschedule", reschedule, methods=["GET", "POST"]),
     Route("/staff/schedule", schedule, methods=["GET"]),
     Route("/staff/appointments/{appointment_id}/status", set_status, methods=["POST"]),
+    Route("/staff/patients/{patient_id}/book", staff_book, methods=["GET", "POST"]),
 ]

@@ -380,3 +380,54 @@ def test_an_odd_appointment_id_is_a_404_and_is_audited(browser: TestClient, worl
     for path in (f"/api/v1/appointments/{odd}/confirm", f"/api/v1/appointments/{odd}/cancel"):
         response = browser.post(path, json={"patient_id": world.patient_a}, headers=auth)
         assert response.status_code == 404, (path, response.text)
+
+
+def test_reception_books_by_phone_and_over_books_deliberately(
+    browser: TestClient, world: World, menus: dict[str, str], clock: FakeClock
+) -> None:
+    sign_in_staff(browser, world.receptionist_a, clock)
+    page = f"/staff/patients/{world.patient_a}/book?menu={menus['single']}"
+    form = browser.get(page).text
+    start = re.search(r'name="start" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+    booked = post_form(
+        browser,
+        f"/staff/patients/{world.patient_a}/book",
+        {"menu_id": menus["single"], "practitioner_id": menus["doctor"], "start": start},
+        page=page,
+        follow_redirects=False,
+    )
+    assert booked.status_code == 303
+    assert booked.headers["location"].startswith("/staff/schedule?day=")
+    # The same time again: full now, so only a deliberate over-booking takes it.
+    again = post_form(
+        browser,
+        f"/staff/patients/{world.patient_a}/book",
+        {"menu_id": menus["single"], "practitioner_id": menus["doctor"], "start": start},
+        page=page,
+    )
+    assert again.status_code == 409
+    full = browser.get(page).text
+    offered_again = rf'value="{re.escape(start)}">\s*<input type="hidden" name="overbook"'
+    assert re.search(offered_again, full)  # listed under the full times
+    over = post_form(
+        browser,
+        f"/staff/patients/{world.patient_a}/book",
+        {
+            "menu_id": menus["single"],
+            "practitioner_id": menus["doctor"],
+            "start": start,
+            "overbook": "1",
+        },
+        page=page,
+        follow_redirects=False,
+    )
+    assert over.status_code == 303
+    schedule = browser.get(over.headers["location"]).text
+    assert schedule.count("一子") == 2
+    # The over-booking is in the audit log, and another clinic cannot book clinic A's patient.
+    sign_in_staff(browser, world.admin_a, clock)
+    assert (
+        "appointment.overbook" in browser.get("/staff/admin/audit?action=appointment.overbook").text
+    )
+    sign_in_staff(browser, world.doctor_b, clock)
+    assert browser.get(f"/staff/patients/{world.patient_a}/book").status_code == 404
