@@ -17,9 +17,6 @@ can make it fail with ``fake.outage = True`` (503), answer 200 with HTML like a 
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,6 +26,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+
+from tests.support.twilio_wire import common_refusal, twilio_error
 
 ACCOUNT_SID = "AC" + "0" * 31 + "1"
 AUTH_TOKEN = "fake-twilio-auth-token"
@@ -45,18 +44,6 @@ def _sid(prefix: str) -> str:
 
 def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _error(status: int, code: int, message: str) -> JSONResponse:
-    return JSONResponse(
-        {
-            "code": code,
-            "message": message,
-            "more_info": f"https://www.twilio.com/docs/errors/{code}",
-            "status": status,
-        },
-        status_code=status,
-    )
 
 
 @dataclass
@@ -103,23 +90,11 @@ class FakeTwilioVerify:
         return PlainTextResponse("ok")
 
     async def _refusal(self, request: Request) -> Response | None:
-        self.requests += 1
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        if self.outage:
-            return _error(503, 20500, "Service Unavailable")
-        if self.garbage:
-            return PlainTextResponse("<html>Welcome to the hotel Wi-Fi</html>")
-        header = request.headers.get("authorization", "")
-        scheme, _, encoded = header.partition(" ")
-        try:
-            user, _, password = base64.b64decode(encoded).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            user = password = ""
-        if scheme.lower() != "basic" or (user, password) != (self.account_sid, self.auth_token):
-            return _error(401, 20003, "Authenticate")
+        refused = await common_refusal(self, request)
+        if refused is not None:
+            return refused
         if request.path_params["service_sid"] != self.service_sid:
-            return _error(
+            return twilio_error(
                 404, 20404, f"The requested resource {request.url.path[3:]} was not found"
             )
         return None
@@ -155,12 +130,12 @@ class FakeTwilioVerify:
         form = await request.form()
         to, channel = str(form.get("To", "")), str(form.get("Channel", ""))
         if not to.startswith("+") or not to[1:].isdigit() or not 8 <= len(to) <= 16:
-            return _error(400, 60200, "Invalid parameter `To`: " + to)
+            return twilio_error(400, 60200, "Invalid parameter `To`: " + to)
         if channel not in CHANNELS:
-            return _error(400, 60200, "Invalid parameter: Channel")
+            return twilio_error(400, 60200, "Invalid parameter: Channel")
         recent = [t for t in self._send_times.get(to, []) if t > self.now - LIFETIME]
         if len(recent) >= MAX_SENDS:
-            return _error(429, 60203, "Max send attempts reached")
+            return twilio_error(429, 60203, "Max send attempts reached")
         self._send_times[to] = [*recent, self.now]
         verification = self._live(to)
         if verification is None:
@@ -197,14 +172,14 @@ class FakeTwilioVerify:
         form = await request.form()
         to, code = str(form.get("To", "")), str(form.get("Code", ""))
         if not code:
-            return _error(400, 60200, "Invalid parameter: Code")
+            return twilio_error(400, 60200, "Invalid parameter: Code")
         verification = self._live(to)
         if verification is None:
-            return _error(
+            return twilio_error(
                 404, 20404, f"The requested resource {request.url.path[3:]} was not found"
             )
         if verification.checks >= MAX_CHECKS:
-            return _error(429, 60202, "Max check attempts reached")
+            return twilio_error(429, 60202, "Max check attempts reached")
         verification.checks += 1
         verification.updated = self.now
         if secrets.compare_digest(code, verification.code):

@@ -22,9 +22,6 @@ sets can be changed per test:
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +33,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from tests.support.twilio_wire import common_refusal, twilio_error
+
 ACCOUNT_SID = "AC" + "0" * 31 + "2"
 AUTH_TOKEN = "fake-twilio-messaging-token"
 FROM_NUMBER = "+15005550006"
@@ -44,18 +43,6 @@ GSM7 = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
     "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà^{}\\[~]|€"
 )
-
-
-def _error(status: int, code: int, message: str) -> JSONResponse:
-    return JSONResponse(
-        {
-            "code": code,
-            "message": message,
-            "more_info": f"https://www.twilio.com/docs/errors/{code}",
-            "status": status,
-        },
-        status_code=status,
-    )
 
 
 def segments(body: str) -> int:
@@ -108,36 +95,28 @@ class FakeTwilioMessaging:
         return PlainTextResponse("ok")
 
     async def _refusal(self, request: Request) -> Response | None:
-        self.requests += 1
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        if self.outage:
-            return _error(503, 20500, "Service Unavailable")
-        if self.garbage:
-            return PlainTextResponse("<html>Welcome to the hotel Wi-Fi</html>")
-        header = request.headers.get("authorization", "")
-        scheme, _, encoded = header.partition(" ")
-        try:
-            user, _, password = base64.b64decode(encoded).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            user = password = ""
-        if scheme.lower() != "basic" or (user, password) != (self.account_sid, self.auth_token):
-            return _error(401, 20003, "Authenticate")
+        refused = await common_refusal(self, request)
+        if refused is not None:
+            return refused
         if request.path_params["account_sid"] != self.account_sid:
-            return _error(404, 20404, f"The requested resource {request.url.path} was not found")
+            return twilio_error(
+                404, 20404, f"The requested resource {request.url.path} was not found"
+            )
         if self.rate_limited:
-            return _error(429, 20429, "Too Many Requests")
+            return twilio_error(429, 20429, "Too Many Requests")
         return None
 
     def _recipient_error(self, to: str) -> Response | None:
         if to in self.invalid or not (to.startswith("+") and to[1:].isdigit() and len(to) > 8):
-            return _error(400, 21211, f"Invalid 'To' Phone Number: {to}")
+            return twilio_error(400, 21211, f"Invalid 'To' Phone Number: {to}")
         if to in self.unroutable:
-            return _error(400, 21612, f"The 'To' phone number: {to}, is not currently reachable")
+            return twilio_error(
+                400, 21612, f"The 'To' phone number: {to}, is not currently reachable"
+            )
         if to in self.not_mobile:
-            return _error(400, 21614, f"'To' number {to} is not a valid mobile number")
+            return twilio_error(400, 21614, f"'To' number {to} is not a valid mobile number")
         if to in self.unsubscribed:
-            return _error(400, 21610, "Attempt to send to unsubscribed recipient")
+            return twilio_error(400, 21610, "Attempt to send to unsubscribed recipient")
         return None
 
     async def _messages(self, request: Request) -> Response:
@@ -150,12 +129,14 @@ class FakeTwilioMessaging:
         service = str(form["MessagingServiceSid"]) if "MessagingServiceSid" in form else None
         body = str(form.get("Body", ""))
         if not sender and not service:
-            return _error(400, 21603, "A 'From' or 'MessagingServiceSid' parameter is required")
+            return twilio_error(
+                400, 21603, "A 'From' or 'MessagingServiceSid' parameter is required"
+            )
         recipient_error = self._recipient_error(to)
         if recipient_error is not None:
             return recipient_error
         if not body:
-            return _error(400, 21602, "Message body is required.")
+            return twilio_error(400, 21602, "Message body is required.")
         sid = "SM" + secrets.token_hex(16)
         self.sent.append(SentMessage(sid, to, sender, service, body))
         return JSONResponse(self._resource(sid, to, sender, service, body), status_code=201)
