@@ -235,6 +235,38 @@ def _cells(start: datetime, end: datetime, menu: Menu) -> list[datetime]:
     return cells
 
 
+async def _claim_a_seat(
+    appointment: Appointment,
+    practitioner: Practitioner,
+    cells: list[datetime],
+    seats: range,
+    *,
+    expires_at: datetime | None,
+) -> bool:
+    """Claim the first of ``seats`` free in every cell, each try in its own savepoint (inside
+    the caller's transaction); False when all are taken. The unique constraint decides."""
+    for seat in seats:
+        try:
+            async with in_transaction() as savepoint:
+                await SeatClaim.bulk_create(
+                    [
+                        SeatClaim(
+                            practitioner=practitioner,
+                            cell_start=cell,
+                            seat=seat,
+                            appointment=appointment,
+                            expires_at=expires_at,
+                        )
+                        for cell in cells
+                    ],
+                    using_db=savepoint,
+                )
+        except IntegrityError:
+            continue
+        return True
+    return False
+
+
 async def _release_expired(practitioner: Practitioner, now: datetime) -> None:
     expired = Appointment.filter(
         practitioner=practitioner,
@@ -307,24 +339,9 @@ async def hold(
             updated_at=now,
             using_db=conn,
         )
-        for seat in range(menu.capacity):
-            try:
-                async with in_transaction() as savepoint:
-                    await SeatClaim.bulk_create(
-                        [
-                            SeatClaim(
-                                practitioner=practitioner,
-                                cell_start=cell,
-                                seat=seat,
-                                appointment=appointment,
-                                expires_at=now + hold_for,
-                            )
-                            for cell in cells
-                        ],
-                        using_db=savepoint,
-                    )
-            except IntegrityError:
-                continue
+        if await _claim_a_seat(
+            appointment, practitioner, cells, range(menu.capacity), expires_at=now + hold_for
+        ):
             return appointment
         # Every seat was taken between our look and our claim: nothing stays behind.
         await appointment.delete(using_db=conn)
@@ -580,23 +597,8 @@ async def book_for_patient(
             updated_at=now,
             using_db=conn,
         )
-        for extra in range(menu.capacity, menu.capacity + MAX_OVERBOOK):
-            try:
-                async with in_transaction() as savepoint:
-                    await SeatClaim.bulk_create(
-                        [
-                            SeatClaim(
-                                practitioner=practitioner,
-                                cell_start=cell,
-                                seat=extra,
-                                appointment=appointment,
-                            )
-                            for cell in cells
-                        ],
-                        using_db=savepoint,
-                    )
-            except IntegrityError:
-                continue
+        extra = range(menu.capacity, menu.capacity + MAX_OVERBOOK)
+        if await _claim_a_seat(appointment, practitioner, cells, extra, expires_at=None):
             return appointment
         await appointment.delete(using_db=conn)
     raise SlotTaken(alternatives=[])

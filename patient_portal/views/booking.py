@@ -50,6 +50,23 @@ def booking_text(error: BookingRefused) -> Text:
     return Text(error.message_ja, error.message_en)
 
 
+def refusal(
+    request: Request, error: BookingRefused, *, back: str, clinic: Clinic | None = None
+) -> Response:
+    """The page for a refused booking step: what went wrong, free times nearby, a way back."""
+    return page(
+        request,
+        "booking/problem.html",
+        {
+            "error": message(request, booking_text(error)),
+            "back": back,
+            "alternatives": getattr(error, "alternatives", []),
+            "zone": ZoneInfo(clinic.time_zone) if clinic else None,
+        },
+        status=error.status,
+    )
+
+
 async def _clinic(slug: str) -> Clinic:
     clinic = await booking.clinic_by_slug(slug)
     if clinic is None:
@@ -163,13 +180,7 @@ async def join_waitlist(request: Request) -> Response:
             now=clock(request),
         )
     except BookingRefused as error:
-        context: dict[str, Any] = {
-            "error": message(request, booking_text(error)),
-            "back": "/appointments",
-            "alternatives": [],
-            "zone": None,
-        }
-        return page(request, "booking/problem.html", context, status=error.status)
+        return refusal(request, error, back="/appointments")
     await record(request, principal, "waitlist.join", Resource("account", principal.id))
     return redirect("/appointments")
 
@@ -211,16 +222,8 @@ async def hold_slot(request: Request) -> Response:
             now=clock(request),
         )
     except BookingRefused as error:
-        return page(
-            request,
-            "booking/problem.html",
-            {
-                "error": message(request, booking_text(error)),
-                "back": f"/clinics/{clinic.slug}/menus/{menu.id}",
-                "alternatives": getattr(error, "alternatives", []),
-                "zone": ZoneInfo(clinic.time_zone),
-            },
-            status=error.status,
+        return refusal(
+            request, error, back=f"/clinics/{clinic.slug}/menus/{menu.id}", clinic=clinic
         )
     await record(request, principal, "appointment.hold", appointment_resource(appointment))
     return redirect(f"/appointments/{appointment.id}/confirm")
@@ -314,17 +317,7 @@ async def cancel(request: Request) -> Response:
     try:
         await booking.cancel(appointment, now=clock(request))
     except BookingRefused as error:
-        return page(
-            request,
-            "booking/problem.html",
-            {
-                "error": message(request, booking_text(error)),
-                "back": "/appointments",
-                "alternatives": [],
-                "zone": None,
-            },
-            status=error.status,
-        )
+        return refusal(request, error, back="/appointments")
     await record(request, principal, "appointment.cancel", appointment_resource(appointment))
     await after_cancel(request, appointment)
     return redirect("/appointments")
@@ -421,17 +414,7 @@ async def reschedule(request: Request) -> Response:
             now=clock(request),
         )
     except BookingRefused as error:
-        return page(
-            request,
-            "booking/problem.html",
-            {
-                "error": message(request, booking_text(error)),
-                "back": here,
-                "alternatives": getattr(error, "alternatives", []),
-                "zone": ZoneInfo(clinic.time_zone),
-            },
-            status=error.status,
-        )
+        return refusal(request, error, back=here, clinic=clinic)
     await record(request, principal, "appointment.reschedule", appointment_resource(moved))
     await schedule_messages(request.app.state.jobs, moved, CHANGED, now=clock(request))
     return redirect("/appointments")
@@ -494,13 +477,7 @@ async def staff_book(request: Request) -> Response:
                 overbook=overbook,
             )
         except BookingRefused as error:
-            context: dict[str, Any] = {
-                "error": message(request, booking_text(error)),
-                "back": here,
-                "alternatives": getattr(error, "alternatives", []),
-                "zone": ZoneInfo(clinic.time_zone),
-            }
-            return page(request, "booking/problem.html", context, status=error.status)
+            return refusal(request, error, back=here, clinic=clinic)
         action = "appointment.overbook" if overbook else "appointment.book"
         await record(request, principal, action, appointment_resource(booked))
         await schedule_messages(request.app.state.jobs, booked, CONFIRMED, now=clock(request))
@@ -508,7 +485,12 @@ async def staff_book(request: Request) -> Response:
         return redirect(f"/staff/schedule?day={day}")
     chosen = await booking.menu_of_clinic(clinic, request.query_params.get("menu", ""))
     menu = chosen or (menus[0] if menus else None)
-    context = {"patient": accounts.view_of(patient), "menus": menus, "menu": menu, "here": here}
+    context: dict[str, Any] = {
+        "patient": accounts.view_of(patient),
+        "menus": menus,
+        "menu": menu,
+        "here": here,
+    }
     if menu is not None:
         context.update(await _calendar(request, clinic, menu))
         context["full"] = await booking.full_slots(
