@@ -11,6 +11,14 @@ from tortoise import fields
 from tortoise.models import Model
 
 
+DEFAULT_REMINDER_OFFSETS = (1440, 60)
+
+
+def default_reminder_offsets() -> list[int]:
+    """Reminders the day before and one hour before, unless the clinic chooses otherwise."""
+    return list(DEFAULT_REMINDER_OFFSETS)
+
+
 class Clinic(Model):
     """A clinic (診療所) using Tsunagu. ``slug`` names its public page."""
 
@@ -22,6 +30,14 @@ class Clinic(Model):
     address = fields.CharField(max_length=300)
     phone = fields.CharField(max_length=20)
     time_zone = fields.CharField(max_length=64, default="Asia/Tokyo")
+    # Departments (診療科) as the clinic names them, e.g. ["内科", "小児科"].
+    departments: fields.JSONField[list[str]] = fields.JSONField(default=list)
+    # Japanese public holidays are closed unless the clinic opens them.
+    open_on_holidays = fields.BooleanField(default=False)
+    # When reminders go out, in minutes before the start (default: the day before, one hour before).
+    reminder_offsets_minutes: fields.JSONField[list[int]] = fields.JSONField(
+        default=default_reminder_offsets
+    )
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -95,7 +111,9 @@ class Menu(Model):
     buffer_after_minutes = fields.IntField(default=0)
     cancel_deadline_minutes = fields.IntField(default=120)
     visible_to_patients = fields.BooleanField(default=True)
-    # MHLW online-consult rules this menu applies, by code (see booking.domain.ONLINE_RULES).
+    # A 診療前相談 (pre-consultation): completing one satisfies "pre_consultation_required".
+    pre_consultation = fields.BooleanField(default=False)
+    # MHLW online-consult rules this menu applies, by code (see booking.eligibility.ONLINE_RULES).
     online_rules: fields.JSONField[list[str]] = fields.JSONField(default=list)
     sort_order = fields.IntField(default=0)
     practitioners: fields.ManyToManyRelation[Practitioner] = fields.ManyToManyField(

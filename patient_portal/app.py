@@ -38,6 +38,8 @@ from patient_portal.static import MOUNT, StaticAssets
 from patient_portal.templating import build_templates
 from patient_portal.views import api_booking, api_identity  # noqa: F401 - register on `api`
 from patient_portal.views import booking as booking_views
+from patient_portal.views import calendar as calendar_views
+from patient_portal.views import clinic_setup as clinic_setup_views
 from patient_portal.views import passkeys as passkey_views
 from patient_portal.views import passwords as password_views
 from patient_portal.views import patient as patient_views
@@ -110,6 +112,8 @@ def create_app(
         *passkey_views.routes,
         *password_views.routes,
         *booking_views.routes,
+        *clinic_setup_views.routes,
+        *calendar_views.routes,
         *health.routes,
         *api.routes(),
         Mount(MOUNT, app=assets, name="static"),

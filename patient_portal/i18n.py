@@ -1,8 +1,9 @@
 """Languages: Japanese by default, English selectable, chosen per request.
 
 Messages are written in English in the source (``_("...")`` and ``{% trans %}``) and translated to
-Japanese in ``locale/ja/LC_MESSAGES/messages.po``. The catalogues are read from the ``.po`` files
-at start-up and compiled in memory, so there is no build step and no binary file in the repo.
+Japanese in ``locale/ja/LC_MESSAGES/*.po`` (``messages.po`` for the portal, one file per feature
+area beside it). The catalogues are read from the ``.po`` files at start-up, merged and compiled in
+memory, so there is no build step and no binary file in the repo.
 
 The choice is remembered in a cookie; without one, the browser's ``Accept-Language`` decides,
 and failing that the clinic's default (Japanese).
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Final
 
 from babel import Locale, negotiate_locale
+from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -41,15 +43,31 @@ class Catalogues:
         return self.get(locale).ugettext(message)
 
 
+def catalogue_files(locale: str, locale_dir: Path = LOCALE_DIR) -> list[Path]:
+    """The ``.po`` files of ``locale``: ``messages.po`` first, then the others by name."""
+    folder = locale_dir / locale / "LC_MESSAGES"
+    return sorted(folder.glob("*.po"), key=lambda path: (path.stem != DOMAIN, path.name))
+
+
+def read_catalogue(locale: str, locale_dir: Path = LOCALE_DIR) -> Catalog:
+    """All of ``locale``'s ``.po`` files merged into one catalogue (a later file wins a clash)."""
+    merged = Catalog(locale=locale, domain=DOMAIN)
+    for po_path in catalogue_files(locale, locale_dir):
+        with po_path.open("rb") as po_file:
+            part = read_po(po_file, locale=locale, domain=DOMAIN)
+        for message in part:
+            if message.id:
+                merged[message.id] = message
+    return merged
+
+
 def load_catalogues(locale_dir: Path = LOCALE_DIR) -> Catalogues:
-    """Read and compile every ``.po`` catalogue; English needs none."""
+    """Read and compile every locale's ``.po`` files; English needs none."""
     by_locale: dict[str, NullTranslations] = {"en": NullTranslations()}
     for locale in SUPPORTED:
-        po_path = locale_dir / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
-        if not po_path.exists():
+        if not catalogue_files(locale, locale_dir):
             continue
-        with po_path.open("rb") as po_file:
-            catalog = read_po(po_file, locale=locale, domain=DOMAIN)
+        catalog = read_catalogue(locale, locale_dir)
         buffer = io.BytesIO()
         write_mo(buffer, catalog, use_fuzzy=False)
         buffer.seek(0)

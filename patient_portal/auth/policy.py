@@ -42,6 +42,7 @@ class Action(StrEnum):
     APPOINTMENT_CANCEL = "appointment.cancel"
     SCHEDULE_READ = "schedule.read"
     APPOINTMENT_MANAGE = "appointment.manage"
+    CLINIC_MANAGE = "clinic.manage"  # profile, practitioners, menus, hours, exceptions
 
 
 STAFF_ROLES: Final = frozenset({Role.RECEPTIONIST, Role.NURSE, Role.DOCTOR, Role.CLINIC_ADMIN})
@@ -64,6 +65,7 @@ ALLOWED: Final[dict[Action, frozenset[Role]]] = {
     Action.APPOINTMENT_CANCEL: frozenset({Role.PATIENT, Role.RECEPTIONIST, Role.CLINIC_ADMIN}),
     Action.SCHEDULE_READ: STAFF_ROLES,
     Action.APPOINTMENT_MANAGE: STAFF_ROLES,
+    Action.CLINIC_MANAGE: frozenset({Role.CLINIC_ADMIN}),
 }
 
 

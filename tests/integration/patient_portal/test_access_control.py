@@ -100,6 +100,10 @@ def fillers(world: World) -> dict[str, str]:
         "entry_id": "00000000-0000-4000-8000-0000000000aa",
         "slug": "clinic-b",
         "menu_id": "00000000-0000-4000-8000-00000000feed",
+        # clinic set-up and calendar (ids of nothing: clinic A's staff must get 404, not a page)
+        "practitioner_id": "00000000-0000-4000-8000-00000000f00d",
+        "hours_id": "00000000-0000-4000-8000-00000000f00e",
+        "exception_id": "00000000-0000-4000-8000-00000000f00f",
     }
 
 
@@ -305,6 +309,8 @@ MATRIX = [
     (Action.SCHEDULE_READ, OTHER_CLINIC, set()),
     (Action.APPOINTMENT_MANAGE, OWN_CLINIC, {"receptionist", "nurse", "doctor", "clinic_admin"}),
     (Action.APPOINTMENT_MANAGE, OTHER_CLINIC, set()),
+    (Action.CLINIC_MANAGE, OWN_CLINIC, {"clinic_admin"}),
+    (Action.CLINIC_MANAGE, OTHER_CLINIC, set()),
 ]
 
 

@@ -11,7 +11,7 @@ from babel.messages.pofile import read_po
 from hypothesis import given
 from hypothesis import strategies as st
 
-from patient_portal.i18n import LOCALE_DIR, choose_locale, load_catalogues
+from patient_portal.i18n import choose_locale, load_catalogues, read_catalogue
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -72,8 +72,7 @@ def test_every_message_in_the_source_has_a_japanese_translation(tmp_path: Path) 
     )
     with template.open("rb") as handle:
         wanted = {message.id for message in read_po(handle) if message.id}
-    with (LOCALE_DIR / "ja" / "LC_MESSAGES" / "messages.po").open("rb") as handle:
-        catalogue = read_po(handle)
+    catalogue = read_catalogue("ja")
     translated = {m.id for m in catalogue if m.id and m.string and not m.fuzzy}
     assert len(wanted) > 10
     assert sorted(wanted - translated) == []
