@@ -8,6 +8,7 @@ The tree::
      └── BookingRefused: a step refused for a reason the patient can act on
           ├── SlotUnavailable (422), SlotTaken (409, with alternatives)
           ├── HoldExpired (409), CancelTooLate (409)
+          ├── NotEligible (422): the menu is not for this patient (revisit, online rules)
           └── AppointmentNotFound (404)
 """
 
@@ -71,3 +72,42 @@ class CancelTooLate(BookingRefused):
     status = 409
     message_ja = "キャンセルの受付期限を過ぎています。医療機関にお電話でご連絡ください"
     message_en = "It is too late to cancel online. Please call the clinic."
+
+
+class NotEligible(BookingRefused):
+    """This patient may not book this menu (see :mod:`booking.eligibility`); ``reason`` says why."""
+
+    status = 422
+
+    def __init__(self, reason: str, message_ja: str, message_en: str) -> None:
+        super().__init__(message_en)
+        self.reason = reason
+        self.message_ja = message_ja
+        self.message_en = message_en
+
+    @classmethod
+    def revisit_only(cls) -> NotEligible:
+        return cls(
+            "revisit_only",
+            "このメニューは再診の方向けです。初めての方は初診のメニューからご予約ください",
+            "This menu is for returning patients. If this is your first visit, please book a "
+            "first-visit menu.",
+        )
+
+    @classmethod
+    def existing_patients_only(cls) -> NotEligible:
+        return cls(
+            "existing_patients_only",
+            "このオンライン診療は当院を受診したことのある方のみご予約いただけます。"
+            "初めての方は対面の初診をご予約ください",
+            "This online visit is only for patients who have visited the clinic before. Please "
+            "book an in-person first visit.",
+        )
+
+    @classmethod
+    def pre_consultation_required(cls) -> NotEligible:
+        return cls(
+            "pre_consultation_required",
+            "オンライン初診の前に診療前相談が必要です。先に「診療前相談」をご予約ください",
+            "An online first visit needs a pre-consultation first. Please book a pre-consultation.",
+        )

@@ -18,6 +18,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from booking import eligibility
 from booking.availability import free_slots
 from booking.domain import Busy, DateException, Slot, SlotRules, WeeklyRange
 from booking.errors import (
@@ -57,8 +58,9 @@ class PractitionerSlots:
     slots: list[Slot]
 
 
-def rules_of(menu: Menu) -> SlotRules:
+def rules_of(menu: Menu, *, open_on_holidays: bool = False) -> SlotRules:
     return SlotRules(
+        open_on_holidays=open_on_holidays,
         duration=timedelta(minutes=menu.duration_minutes),
         capacity=menu.capacity,
         min_notice=timedelta(minutes=menu.min_notice_minutes),
@@ -96,7 +98,7 @@ async def full_slots(
     """(practitioner id, slot) of the day's times that exist but have no free seat: what staff
     may over-book."""
     zone = ZoneInfo(clinic.time_zone)
-    rules = rules_of(menu)
+    rules = rules_of(menu, open_on_holidays=clinic.open_on_holidays)
     full = []
     for practitioner in await menu.practitioners.filter(is_active=True):
         hours, exceptions = await _hours(practitioner, menu), await _exceptions(practitioner)
@@ -206,7 +208,7 @@ async def search(
             hours=await _hours(practitioner, menu),
             exceptions=await _exceptions(practitioner),
             busy=await _busy(practitioner, now, _window_end(zone, start_day or now, days)),
-            rules=rules_of(menu),
+            rules=rules_of(menu, open_on_holidays=clinic.open_on_holidays),
             zone=zone,
             now=now,
             start_day=start_day,
@@ -310,7 +312,7 @@ async def hold(
             hours=hours,
             exceptions=exceptions,
             busy=busy,
-            rules=rules_of(menu),
+            rules=rules_of(menu, open_on_holidays=clinic.open_on_holidays),
             zone=zone,
             now=now,
             start_day=start.astimezone(zone).date(),
@@ -349,14 +351,28 @@ async def hold(
 
 
 async def confirm(
-    appointment_id: str, *, account_id: str, patient_id: str, now: datetime
+    appointment_id: str,
+    *,
+    account_id: str,
+    patient_id: str,
+    now: datetime,
+    check_eligibility: bool = True,
 ) -> Appointment:
-    """Turn the account's live hold into a booking for ``patient_id``."""
+    """Turn the account's live hold into a booking for ``patient_id``.
+
+    A patient must be eligible for the menu (:mod:`booking.eligibility`); staff booking at the
+    desk pass ``check_eligibility=False`` (they know patients whose visits predate Tsunagu)."""
     appointment = await _own(appointment_id, account_id)
     if appointment.status is AppointmentStatus.BOOKED:
         return appointment  # a double submit of the confirm form
     if appointment.status is not AppointmentStatus.HELD:
         raise HoldExpired()
+    if check_eligibility:
+        clinic_id = str(appointment.clinic_id)  # type: ignore[attr-defined]
+        history = await visit_history(clinic_id, patient_id)
+        not_eligible = eligibility.refusal(terms_of(await appointment.menu), history, now=now)
+        if not_eligible is not None:
+            raise not_eligible
     async with in_transaction() as conn:
         confirmed = (
             await Appointment.filter(
@@ -377,6 +393,28 @@ async def confirm(
         await SeatClaim.filter(appointment_id=appointment.id).using_db(conn).update(expires_at=None)
     await appointment.refresh_from_db()
     return appointment
+
+
+def terms_of(menu: Menu) -> eligibility.MenuTerms:
+    return eligibility.MenuTerms(
+        mode=menu.mode,
+        visit_kind=menu.visit_kind,
+        online_rules=tuple(menu.online_rules or ()),
+        pre_consultation=menu.pre_consultation,
+    )
+
+
+async def visit_history(clinic_id: str, patient_id: str) -> eligibility.VisitHistory:
+    """What the clinic's records say about ``patient_id``: visits done, latest pre-consultation."""
+    key = parse_id(patient_id)
+    if key is None:
+        return eligibility.VisitHistory()
+    done = Appointment.filter(clinic_id=clinic_id, patient_id=key, status=AppointmentStatus.DONE)
+    pre = await done.filter(menu__pre_consultation=True).order_by("-starts_at").first()
+    return eligibility.VisitHistory(
+        has_visited=await done.filter(menu__pre_consultation=False).exists(),
+        last_pre_consultation=pre.starts_at if pre else None,
+    )
 
 
 async def _own(appointment_id: str, account_id: str) -> Appointment:
@@ -561,7 +599,13 @@ async def book_for_patient(
             account_id=account_id,
             now=now,
         )
-        return await confirm(str(held.id), account_id=account_id, patient_id=patient_id, now=now)
+        return await confirm(
+            str(held.id),
+            account_id=account_id,
+            patient_id=patient_id,
+            now=now,
+            check_eligibility=False,
+        )
     key = parse_id(practitioner_id)
     practitioner = await menu.practitioners.filter(id=key, is_active=True).first() if key else None
     if practitioner is None or start.tzinfo is None:
@@ -572,7 +616,7 @@ async def book_for_patient(
         hours=await _hours(practitioner, menu),
         exceptions=await _exceptions(practitioner),
         busy=[],
-        rules=rules_of(menu),
+        rules=rules_of(menu, open_on_holidays=clinic.open_on_holidays),
         zone=zone,
         now=now,
         start_day=start.astimezone(zone).date(),

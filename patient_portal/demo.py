@@ -7,9 +7,19 @@ numbers are 090-1000-000X (well-formed, since sign-in validates numbers; the dem
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, time
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
-from booking.models import Clinic, Menu, Practitioner, VisitKind, VisitMode, WeeklyHours
+from booking.models import (
+    Appointment,
+    AppointmentStatus,
+    Clinic,
+    Menu,
+    Practitioner,
+    VisitKind,
+    VisitMode,
+    WeeklyHours,
+)
 from booking.service import minute_of
 from patient_portal.accounts.models import (
     ClinicRegistration,
@@ -93,6 +103,15 @@ MENUS: tuple[tuple[str, str, VisitMode, VisitKind, int, int, list[str]], ...] = 
         [],
     ),
     (
+        "オンライン診療前相談",
+        "Pre-consultation (online)",
+        VisitMode.ONLINE,
+        VisitKind.FIRST,
+        10,
+        0,
+        [],
+    ),
+    (
         "花粉症 オンライン初診",
         "Hay fever, first visit online",
         VisitMode.ONLINE,
@@ -140,9 +159,37 @@ async def _seed_booking(clinic: Clinic) -> None:
             duration_minutes=minutes,
             booking_fee_yen=fee,
             online_rules=rules,
+            pre_consultation=title_en.startswith("Pre-consultation"),
             sort_order=order,
         )
         await menu.practitioners.add(*doctors)
+
+
+async def _seed_past_visit(clinic: Clinic) -> None:
+    """デモ 太郎 visited a month ago, so he may book the revisit menu; 見本 桜 never has."""
+    phone_index = current_keyring().blind_index("+819010000001", PHONE_PURPOSE)
+    account = await PatientAccount.get_or_none(phone_index=phone_index)
+    taro = await Patient.filter(account=account, relationship=Relationship.SELF).first()
+    if taro is None or await Appointment.exists(clinic=clinic, patient_id=taro.id):
+        return
+    menu = await Menu.filter(clinic=clinic).order_by("sort_order").first()
+    doctor = await Practitioner.filter(clinic=clinic).order_by("display_name_kana").first()
+    if menu is None or doctor is None:
+        return
+    zone = ZoneInfo(clinic.time_zone)
+    start = datetime.combine(datetime.now(zone).date() - timedelta(days=30), time(10), tzinfo=zone)
+    await Appointment.create(
+        clinic=clinic,
+        menu=menu,
+        practitioner=doctor,
+        account_id=taro.account_id,  # type: ignore[attr-defined]
+        patient_id=taro.id,
+        starts_at=start,
+        ends_at=start + timedelta(minutes=menu.duration_minutes),
+        status=AppointmentStatus.DONE,
+        created_at=start,
+        updated_at=start,
+    )
 
 
 async def seed_demo_clinic() -> DemoSummary:
@@ -155,6 +202,7 @@ async def seed_demo_clinic() -> DemoSummary:
             "postal_code": "100-0000",
             "address": "東京都千代田区見本町1-2-3 デモビル2階",
             "phone": "03-0000-0000",
+            "departments": ["内科", "小児科", "アレルギー科"],
         },
     )
     demo_hash: str | None = None
@@ -190,6 +238,7 @@ async def seed_demo_clinic() -> DemoSummary:
                 )
         patient_count += await Patient.filter(account=account).count()
     await _seed_booking(clinic)
+    await _seed_past_visit(clinic)
     registered = await ClinicRegistration.filter(clinic=clinic).count()
     for patient in await Patient.filter(registrations=None).order_by("created_at"):
         registered += 1

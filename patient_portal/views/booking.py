@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from booking import eligibility, waitlist
 from booking import service as booking
-from booking import waitlist
 from booking.calendar import appointment_ics
 from booking.errors import BookingRefused, SlotUnavailable
 from booking.models import Appointment, AppointmentStatus, Clinic
@@ -99,7 +99,11 @@ def menu_title(menu: Any, locale: str) -> str:
 async def clinic_page(request: Request) -> Response:
     clinic = await _clinic(str(request.path_params["slug"]))
     menus = await booking.patient_menus(clinic)
-    return page(request, "booking/clinic.html", {"clinic": clinic, "menus": menus})
+    return page(
+        request,
+        "booking/clinic.html",
+        {"clinic": clinic, "menus": menus, "rules_shown": eligibility.rules_shown},
+    )
 
 
 async def menu_slots(request: Request) -> Response:

@@ -25,6 +25,10 @@ async def make_menu(
     min_notice_minutes: int = 0,
     cancel_deadline_minutes: int = 120,
     every_day: tuple[int, int] = (9 * 60, 17 * 60),
+    visit_kind: VisitKind = VisitKind.EITHER,
+    mode: VisitMode = VisitMode.IN_PERSON,
+    online_rules: list[str] | None = None,
+    pre_consultation: bool = False,
 ) -> tuple[Menu, Practitioner]:
     """A menu with one practitioner who works every day between ``every_day`` minutes."""
     doctor = await Practitioner.create(
@@ -39,10 +43,12 @@ async def make_menu(
         )
     menu = await Menu.create(
         clinic=clinic,
-        title_ja="内科 再診",
-        title_en="Internal medicine, follow-up",
-        mode=VisitMode.IN_PERSON,
-        visit_kind=VisitKind.REVISIT,
+        title_ja="内科",
+        title_en="Internal medicine",
+        mode=mode,
+        visit_kind=visit_kind,
+        online_rules=online_rules or [],
+        pre_consultation=pre_consultation,
         duration_minutes=minutes,
         capacity=capacity,
         min_notice_minutes=min_notice_minutes,
