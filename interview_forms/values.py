@@ -1,0 +1,397 @@
+"""Typed answer values: FHIR ``value[x]`` in, comparable Python values out (pure).
+
+A questionnaire and its answers carry values of a dozen FHIR types. Here each becomes a
+:class:`TypedValue` — a kind (the ``[x]`` suffix: ``Boolean``, ``Coding`` …) and an immutable Python
+value — so that the definition loader, the upload validator and the engine share one notion of
+"this answer has this type" and "these two values are equal / ordered".
+
+Formats are FHIR's: ``date`` is ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``; ``dateTime`` adds
+``Thh:mm:ss[.fff]`` with a zone (``Z`` or ``±hh:mm``) when a time is present; ``time`` is
+``hh:mm:ss[.fff]``; ``integer`` is 32-bit. The browser evaluator
+(``patient_portal/static/js/questionnaire_engine.js``) implements the same rules.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, TypeAlias
+
+JSON: TypeAlias = Any  # a value as json.loads returns it
+
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+
+_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+_DATETIME = re.compile(
+    r"^(\d{4})(?:-(\d{2})(?:-(\d{2})"
+    r"(?:T([01]\d|2[0-3]):([0-5]\d):([0-5]\d|60)(\.\d{1,9})?(Z|[+-](?:0\d|1[0-3]):[0-5]\d|[+-]14:00))?"
+    r")?)?$"
+)
+_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d):([0-5]\d|60)(\.\d{1,9})?$")
+
+
+class Kind(StrEnum):
+    """The ``[x]`` of ``value[x]`` / ``answer[x]`` / ``initial[x]``."""
+
+    BOOLEAN = "Boolean"
+    DECIMAL = "Decimal"
+    INTEGER = "Integer"
+    DATE = "Date"
+    DATETIME = "DateTime"
+    TIME = "Time"
+    STRING = "String"
+    URI = "Uri"
+    CODING = "Coding"
+    QUANTITY = "Quantity"
+    ATTACHMENT = "Attachment"
+    REFERENCE = "Reference"
+
+
+@dataclass(frozen=True, slots=True)
+class Coding:
+    """A code from a code system; equal to another when system and code match (display ignored).
+
+    When either side has no ``system`` only the codes are compared (authors often omit it in
+    ``enableWhen.answerCoding``).
+    """
+
+    code: str
+    system: str | None = None
+    display: str | None = None
+
+    def matches(self, other: Coding) -> bool:
+        if self.code != other.code:
+            return False
+        return self.system is None or other.system is None or self.system == other.system
+
+    def to_fhir(self) -> dict[str, JSON]:
+        out: dict[str, JSON] = {}
+        if self.system is not None:
+            out["system"] = self.system
+        out["code"] = self.code
+        if self.display is not None:
+            out["display"] = self.display
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Quantity:
+    """A measured amount; ``code``/``system`` are UCUM when present, ``unit`` is for people."""
+
+    value: int | float
+    unit: str | None = None
+    system: str | None = None
+    code: str | None = None
+
+    def unit_key(self) -> str | None:
+        return self.code if self.code is not None else self.unit
+
+    def to_fhir(self) -> dict[str, JSON]:
+        out: dict[str, JSON] = {"value": self.value}
+        for name in ("unit", "system", "code"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file the patient attached (a photo of a rash, of the お薬手帳 medication notebook …).
+
+    Only the reference is held here (``url``, e.g. to encrypted storage); content checks belong to
+    the upload adapter.
+    """
+
+    content_type: str
+    url: str | None = None
+    title: str | None = None
+    size: int | None = None
+    hash: str | None = None
+    creation: str | None = None
+
+    def to_fhir(self) -> dict[str, JSON]:
+        out: dict[str, JSON] = {"contentType": self.content_type}
+        for name, key in (("url", "url"), ("title", "title"), ("size", "size")):
+            if getattr(self, name) is not None:
+                out[key] = getattr(self, name)
+        if self.hash is not None:
+            out["hash"] = self.hash
+        if self.creation is not None:
+            out["creation"] = self.creation
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    reference: str
+    display: str | None = None
+
+    def to_fhir(self) -> dict[str, JSON]:
+        out: dict[str, JSON] = {"reference": self.reference}
+        if self.display is not None:
+            out["display"] = self.display
+        return out
+
+
+Python: TypeAlias = bool | int | float | str | Coding | Quantity | Attachment | Reference
+
+
+@dataclass(frozen=True, slots=True)
+class TypedValue:
+    kind: Kind
+    value: Python
+
+    def to_json(self) -> JSON:
+        """The FHIR JSON of the value alone (what follows ``"valueX":``)."""
+        if isinstance(self.value, Coding | Quantity | Attachment | Reference):
+            return self.value.to_fhir()
+        return self.value
+
+    def to_fhir(self, prefix: str = "value") -> dict[str, JSON]:
+        return {prefix + self.kind.value: self.to_json()}
+
+
+class InvalidValue(ValueError):
+    """A JSON value that is not a valid FHIR value of the wanted kind; ``code`` says why."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+# --- parsing -------------------------------------------------------------------------------------
+
+
+def is_valid_date(text: str) -> bool:
+    match = _DATE.match(text)
+    if match is None:
+        return False
+    year, month, day = match.groups()
+    if month is not None and not 1 <= int(month) <= 12:
+        return False
+    if day is not None:
+        try:
+            date(int(year), int(month), int(day))
+        except ValueError:
+            return False
+    return True
+
+
+def is_valid_datetime(text: str) -> bool:
+    match = _DATETIME.match(text)
+    if match is None:
+        return False
+    date_part = text.split("T", 1)[0]
+    return is_valid_date(date_part)
+
+
+def is_valid_time(text: str) -> bool:
+    return _TIME.match(text) is not None
+
+
+def parse_value(kind: Kind, raw: JSON) -> TypedValue:
+    """The typed value of ``raw`` read as FHIR ``value{kind}``; :class:`InvalidValue` if it is not.
+
+    ``invalid-type`` means the JSON type is wrong, ``invalid-format`` a string in the wrong
+    format, ``out-of-range`` an integer outside 32 bits.
+    """
+    return TypedValue(kind, _PARSERS[kind](raw))
+
+
+def _boolean(raw: JSON) -> Python:
+    if isinstance(raw, bool):
+        return raw
+    raise InvalidValue("invalid-type")
+
+
+def _decimal(raw: JSON) -> Python:
+    return _number(raw)
+
+
+def _number(raw: JSON) -> int | float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise InvalidValue("invalid-type")
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise InvalidValue("invalid-type")
+    return float(raw) if isinstance(raw, float) else int(raw)
+
+
+def _integer(raw: JSON) -> Python:
+    if isinstance(raw, float) and math.isfinite(raw) and raw.is_integer():
+        raw = int(raw)  # 2.0 from a browser is the integer 2, as in JavaScript
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise InvalidValue("invalid-type")
+    if not INT32_MIN <= raw <= INT32_MAX:
+        raise InvalidValue("out-of-range")
+    return int(raw)
+
+
+def _string_of(check: Any) -> Any:
+    def parse(raw: JSON) -> Python:
+        if not isinstance(raw, str):
+            raise InvalidValue("invalid-type")
+        if not check(raw):
+            raise InvalidValue("invalid-format")
+        return raw
+
+    return parse
+
+
+def _non_empty(text: str) -> bool:
+    return text != ""
+
+
+def _coding(raw: JSON) -> Python:
+    if not isinstance(raw, dict):
+        raise InvalidValue("invalid-type")
+    code, system, display = raw.get("code"), raw.get("system"), raw.get("display")
+    if not isinstance(code, str) or code == "":
+        raise InvalidValue("invalid-type")
+    if not (system is None or isinstance(system, str)) or not (
+        display is None or isinstance(display, str)
+    ):
+        raise InvalidValue("invalid-type")
+    return Coding(code=code, system=system or None, display=display or None)
+
+
+def _quantity(raw: JSON) -> Python:
+    if not isinstance(raw, dict):
+        raise InvalidValue("invalid-type")
+    value = _number(raw.get("value"))
+    fields = {name: raw.get(name) for name in ("unit", "system", "code")}
+    if any(v is not None and not isinstance(v, str) for v in fields.values()):
+        raise InvalidValue("invalid-type")
+    return Quantity(
+        value=value,
+        unit=fields["unit"] or None,
+        system=fields["system"] or None,
+        code=fields["code"] or None,
+    )
+
+
+def _attachment(raw: JSON) -> Python:
+    if not isinstance(raw, dict):
+        raise InvalidValue("invalid-type")
+    content_type = raw.get("contentType")
+    if not isinstance(content_type, str) or content_type == "":
+        raise InvalidValue("invalid-type")
+    url, title, digest, creation = (raw.get(k) for k in ("url", "title", "hash", "creation"))
+    size = raw.get("size")
+    if any(v is not None and not isinstance(v, str) for v in (url, title, digest, creation)):
+        raise InvalidValue("invalid-type")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+        raise InvalidValue("invalid-type")
+    return Attachment(
+        content_type=content_type,
+        url=url or None,
+        title=title or None,
+        size=size,
+        hash=digest or None,
+        creation=creation or None,
+    )
+
+
+def _reference(raw: JSON) -> Python:
+    if not isinstance(raw, dict) or not isinstance(raw.get("reference"), str):
+        raise InvalidValue("invalid-type")
+    display = raw.get("display")
+    if display is not None and not isinstance(display, str):
+        raise InvalidValue("invalid-type")
+    return Reference(reference=raw["reference"], display=display or None)
+
+
+_PARSERS: dict[Kind, Any] = {
+    Kind.BOOLEAN: _boolean,
+    Kind.DECIMAL: _decimal,
+    Kind.INTEGER: _integer,
+    Kind.DATE: _string_of(is_valid_date),
+    Kind.DATETIME: _string_of(is_valid_datetime),
+    Kind.TIME: _string_of(is_valid_time),
+    Kind.STRING: _string_of(_non_empty),
+    Kind.URI: _string_of(_non_empty),
+    Kind.CODING: _coding,
+    Kind.QUANTITY: _quantity,
+    Kind.ATTACHMENT: _attachment,
+    Kind.REFERENCE: _reference,
+}
+
+
+def typed_from_fhir(element: dict[str, JSON], prefix: str) -> list[TypedValue]:
+    """Every ``{prefix}{Kind}`` entry of a FHIR element (normally zero or one), parsed."""
+    found: list[TypedValue] = []
+    for kind in Kind:
+        key = prefix + kind.value
+        if key in element:
+            found.append(parse_value(kind, element[key]))
+    return found
+
+
+# --- comparison ----------------------------------------------------------------------------------
+
+
+def _datetime_instant(text: str) -> datetime | None:
+    if "T" not in text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _time_seconds(text: str) -> float:
+    hours, minutes, seconds = text.split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def compare(left: TypedValue, right: TypedValue) -> int | None:
+    """-1, 0 or 1 when the two values are comparable, else ``None``.
+
+    Comparable means: the same kind (integer and decimal mix), dates and dateTimes of the same
+    precision (a precision mismatch is indeterminate in FHIR: ``None``), quantities with the same
+    unit. Codings, attachments and references are never ordered: see :func:`equal`.
+    """
+    a, b, kind = left.value, right.value, left.kind
+    numeric = (Kind.INTEGER, Kind.DECIMAL)
+    if kind in numeric and right.kind in numeric:
+        if isinstance(a, int | float) and isinstance(b, int | float):
+            return _sign(a, b)
+        return None
+    if kind != right.kind:
+        return None
+    if isinstance(a, str) and isinstance(b, str):
+        return _compare_text(kind, a, b)
+    if kind is Kind.BOOLEAN:
+        return 0 if a == b else None
+    if isinstance(a, Quantity) and isinstance(b, Quantity) and a.unit_key() == b.unit_key():
+        return _sign(a.value, b.value)
+    return None
+
+
+def _compare_text(kind: Kind, a: str, b: str) -> int | None:
+    if kind is Kind.DATE and len(a) != len(b):
+        return None
+    if kind is Kind.DATETIME:
+        ia, ib = _datetime_instant(a), _datetime_instant(b)
+        if ia is None and ib is None:
+            return _sign(a, b) if len(a) == len(b) else None
+        if ia is None or ib is None:
+            return None
+        return _sign(ia, ib)
+    if kind is Kind.TIME:
+        return _sign(_time_seconds(a), _time_seconds(b))
+    return _sign(a, b)
+
+
+def _sign(a: Any, b: Any) -> int:
+    return int(a > b) - int(a < b)
+
+
+def equal(left: TypedValue, right: TypedValue) -> bool:
+    """FHIR equality for enableWhen ``=``/``!=`` and for "is this answer one of the options"."""
+    a, b = left.value, right.value
+    if isinstance(a, Coding) and isinstance(b, Coding):
+        return a.matches(b)
+    if isinstance(a, Attachment | Reference) or isinstance(b, Attachment | Reference):
+        return a == b
+    return compare(left, right) == 0
