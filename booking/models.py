@@ -10,7 +10,6 @@ from enum import StrEnum
 from tortoise import fields
 from tortoise.models import Model
 
-
 DEFAULT_REMINDER_OFFSETS = (1440, 60)
 
 

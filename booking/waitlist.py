@@ -147,6 +147,26 @@ async def expire_offer(entry_id: str, *, now: datetime) -> Appointment | None:
     return appointment
 
 
+async def lapse_hold(appointment_id: str, *, now: datetime) -> Appointment | None:
+    """A patient's plain hold whose time has passed: free its seat; return it when its seat
+    may go to someone waiting (None while it is still live, once it is booked or cancelled, and
+    for waitlist offers, whose lapse :func:`expire_offer` handles)."""
+    key = service.parse_id(appointment_id)
+    appointment = await Appointment.get_or_none(id=key) if key else None
+    if appointment is None or await WaitlistEntry.exists(offer_appointment_id=appointment.id):
+        return None
+    if appointment.status is AppointmentStatus.HELD:
+        if appointment.hold_expires_at is not None and appointment.hold_expires_at > now:
+            return None  # still within its time
+        await SeatClaim.filter(appointment_id=appointment.id).delete()
+        await Appointment.filter(id=appointment.id, status=AppointmentStatus.HELD).update(
+            status=AppointmentStatus.EXPIRED, updated_at=now
+        )
+        await appointment.refresh_from_db()
+    # EXPIRED here may also mean another booking attempt let it lapse first (lazily).
+    return appointment if appointment.status is AppointmentStatus.EXPIRED else None
+
+
 async def mark_booked(appointment_id: str, *, now: datetime) -> None:
     """A confirmed offer: its entry is served."""
     key = service.parse_id(appointment_id)

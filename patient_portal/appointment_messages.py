@@ -2,8 +2,10 @@
 
 Each message is a job keyed by appointment and kind, so a restart neither loses nor repeats it,
 and each job looks at the appointment when it runs: a reminder of an appointment cancelled since
-is dropped. The text names the clinic and the time and carries a link that still needs the
-patient to sign in: no patient name, no medical detail (SMS and e-mail are not private).
+is dropped. The text names the clinic and the time and carries a signed, expiring link
+(:mod:`patient_portal.appointment_links`) that shows only clinic and time until the patient signs
+in: no patient name, no medical detail (SMS and e-mail are not private). Reminders go out at the
+clinic's own offsets (default: the day before and one hour before).
 """
 
 from __future__ import annotations
@@ -13,15 +15,15 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from booking.models import Appointment, AppointmentStatus
+from booking.models import Appointment, AppointmentStatus, default_reminder_offsets
 from patient_portal.accounts.models import Patient, PatientAccount
+from patient_portal.appointment_links import make_link
 from patient_portal.jobs import JobContext, JobQueue, JobRegistry, JobSpec
 from patient_portal.notify import Message, Notifier
 
 logger = logging.getLogger(__name__)
 
 SEND_APPOINTMENT_MESSAGE: Final = "send_appointment_message"
-REMINDER_OFFSETS: Final = (timedelta(days=1), timedelta(hours=1))  # before the start
 CONFIRMED, CANCELLED, CHANGED, REMINDER = "confirmed", "cancelled", "changed", "reminder"
 OFFERED = "offered"  # a freed seat held for someone on the waitlist
 STILL_ON: Final = {
@@ -70,10 +72,9 @@ async def schedule_messages(
     )
     if kind not in (CONFIRMED, CHANGED):
         return
-    for offset in REMINDER_OFFSETS:
-        at = appointment.starts_at - offset
+    for minutes in await reminder_offsets(appointment):
+        at = appointment.starts_at - timedelta(minutes=minutes)
         if at > now:
-            minutes = int(offset.total_seconds() // 60)
             await queue.enqueue(
                 SEND_APPOINTMENT_MESSAGE,
                 {"appointment_id": str(appointment.id), "kind": REMINDER},
@@ -82,7 +83,17 @@ async def schedule_messages(
             )
 
 
-def register(registry: JobRegistry, notifier: Notifier, public_url: str) -> None:
+async def reminder_offsets(appointment: Appointment) -> list[int]:
+    """The clinic's reminder offsets in minutes before the start, largest first, no repeats."""
+    clinic = await appointment.clinic
+    chosen = clinic.reminder_offsets_minutes
+    if not isinstance(chosen, list):
+        chosen = default_reminder_offsets()
+    valid = {m for m in chosen if isinstance(m, int) and not isinstance(m, bool) and m > 0}
+    return sorted(valid, reverse=True)
+
+
+def register(registry: JobRegistry, notifier: Notifier, public_url: str, secret_key: str) -> None:
     """Register the job that sends appointment messages through ``notifier``."""
 
     async def send(payload: dict[str, Any], context: JobContext) -> None:
@@ -107,9 +118,7 @@ def register(registry: JobRegistry, notifier: Notifier, public_url: str) -> None
         )
         clinic = appointment.clinic
         start = appointment.starts_at.astimezone(ZoneInfo(clinic.time_zone))
-        link = f"{public_url}/appointments"
-        if kind == OFFERED:
-            link = f"{public_url}/appointments/{appointment.id}/confirm"
+        link = make_link(secret_key, public_url, appointment)
         subject, body = compose(kind, clinic.name, start, link)
         await notifier.send(
             Message(

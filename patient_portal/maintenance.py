@@ -53,7 +53,9 @@ def product_registry(
     """Every job the product runs: the job table's own housekeeping and the product's.
     ``queue`` is filled with this process's queue once it is open (for follow-up jobs)."""
     registry = default_registry()
-    appointment_messages.register(registry, notifier, settings.public_url)
+    appointment_messages.register(
+        registry, notifier, settings.public_url, settings.secret_key.reveal()
+    )
     waitlist_jobs.register(registry, queue or QueueHolder())
     registry.register(JobSpec(PURGE_SIGN_IN_LEFTOVERS, _purge_sign_in_leftovers, max_attempts=3))
     registry.register(JobSpec(PURGE_AUDIT_LOG, _purge_audit_log, max_attempts=3, timeout=600))

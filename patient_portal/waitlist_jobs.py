@@ -1,9 +1,10 @@
 """Jobs that run the waitlist: offer a freed seat, and pass it on when an offer lapses.
 
-A freed seat (a cancellation) enqueues ``offer_freed_seat``; an offer is a 30-minute hold for the
-first patient waiting, who gets a message with the link to confirm it, and a check is scheduled
-for when the hold ends: ``waitlist_offer_lapsed`` frees the seat if the offer was not taken and
-offers it to the next person. Every step is a keyed job, so nothing is offered twice.
+A freed seat (a cancellation, or a patient's hold that lapsed unconfirmed: every hold schedules
+``booking_hold_lapsed`` for when it ends) enqueues ``offer_freed_seat``; an offer is a 30-minute
+hold for the first patient waiting, who gets a message with the link to confirm it, and a check
+is scheduled for when the hold ends: ``waitlist_offer_lapsed`` frees the seat if the offer was
+not taken and offers it to the next person. Every step is a keyed job, so nothing is offered twice.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from patient_portal.jobs import JobContext, JobQueue, JobRegistry, JobSpec
 
 OFFER_FREED_SEAT: Final = "offer_freed_seat"
 OFFER_LAPSED: Final = "waitlist_offer_lapsed"
+HOLD_LAPSED: Final = "booking_hold_lapsed"
 
 
 @dataclass
@@ -36,14 +38,29 @@ class QueueHolder:
 async def seat_freed(queue: JobQueue, appointment: Appointment) -> None:
     """Called after a booking is cancelled: its seat may go to someone waiting."""
     await queue.enqueue(
-        OFFER_FREED_SEAT,
-        {
-            "menu_id": str(appointment.menu_id),  # type: ignore[attr-defined]
-            "practitioner_id": str(appointment.practitioner_id),  # type: ignore[attr-defined]
-            "start": appointment.starts_at.isoformat(),
-        },
-        key=f"waitlist:freed:{appointment.id}",
+        OFFER_FREED_SEAT, _slot_of(appointment), key=f"waitlist:freed:{appointment.id}"
     )
+
+
+async def watch_hold(queue: JobQueue, appointment: Appointment) -> None:
+    """Called after a patient holds a seat: when the hold ends unconfirmed, its seat may go to
+    someone waiting."""
+    if appointment.hold_expires_at is None:
+        return
+    await queue.enqueue(
+        HOLD_LAPSED,
+        {"appointment_id": str(appointment.id)},
+        run_at=appointment.hold_expires_at,
+        key=f"hold:lapse:{appointment.id}",
+    )
+
+
+def _slot_of(appointment: Appointment) -> dict[str, Any]:
+    return {
+        "menu_id": str(appointment.menu_id),  # type: ignore[attr-defined]
+        "practitioner_id": str(appointment.practitioner_id),  # type: ignore[attr-defined]
+        "start": appointment.starts_at.isoformat(),
+    }
 
 
 async def _offer(holder: QueueHolder, payload: dict[str, Any], now: datetime) -> None:
@@ -77,15 +94,14 @@ def register(registry: JobRegistry, holder: QueueHolder) -> None:
     async def offer_lapsed(payload: dict[str, Any], context: JobContext) -> None:
         lapsed = await waitlist.expire_offer(str(payload.get("entry_id", "")), now=context.now)
         if lapsed is not None:
-            await _offer(
-                holder,
-                {
-                    "menu_id": str(lapsed.menu_id),  # type: ignore[attr-defined]
-                    "practitioner_id": str(lapsed.practitioner_id),  # type: ignore[attr-defined]
-                    "start": lapsed.starts_at.isoformat(),
-                },
-                context.now,
-            )
+            await _offer(holder, _slot_of(lapsed), context.now)
+
+    async def hold_lapsed(payload: dict[str, Any], context: JobContext) -> None:
+        appointment_id = str(payload.get("appointment_id", ""))
+        lapsed = await waitlist.lapse_hold(appointment_id, now=context.now)
+        if lapsed is not None:
+            await _offer(holder, _slot_of(lapsed), context.now)
 
     registry.register(JobSpec(OFFER_FREED_SEAT, offer_freed_seat, max_attempts=5))
     registry.register(JobSpec(OFFER_LAPSED, offer_lapsed, max_attempts=5))
+    registry.register(JobSpec(HOLD_LAPSED, hold_lapsed, max_attempts=5))

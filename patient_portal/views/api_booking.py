@@ -24,6 +24,7 @@ from patient_portal.auth.policy import Action, Resource
 from patient_portal.problems import NOT_FOUND, VALIDATION, Problem, Text, for_status
 from patient_portal.views.booking import after_cancel, appointment_resource, clock
 from patient_portal.views.common import authorize, record, require
+from patient_portal.waitlist_jobs import watch_hold
 
 
 class MenuOut(BaseModel):
@@ -229,6 +230,7 @@ async def post_hold(request: Request, body: HoldIn) -> Response:
     except BookingRefused as error:
         raise _problem(error) from None
     await record(request, principal, "appointment.hold", appointment_resource(appointment))
+    await watch_hold(request.app.state.jobs, appointment)
     return JSONResponse(_out(appointment, clinic.slug).model_dump(mode="json"), status_code=201)
 
 

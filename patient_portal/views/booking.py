@@ -16,6 +16,7 @@ from booking import service as booking
 from booking.calendar import appointment_ics
 from booking.errors import BookingRefused, SlotUnavailable
 from booking.models import Appointment, AppointmentStatus, Clinic
+from patient_portal import appointment_links
 from patient_portal.accounts import service as accounts
 from patient_portal.appointment_messages import (
     CANCELLED,
@@ -36,7 +37,7 @@ from patient_portal.views.common import (
     redirect,
     require,
 )
-from patient_portal.waitlist_jobs import seat_freed
+from patient_portal.waitlist_jobs import seat_freed, watch_hold
 
 DAYS_SHOWN = 7
 
@@ -230,6 +231,7 @@ async def hold_slot(request: Request) -> Response:
             request, error, back=f"/clinics/{clinic.slug}/menus/{menu.id}", clinic=clinic
         )
     await record(request, principal, "appointment.hold", appointment_resource(appointment))
+    await watch_hold(request.app.state.jobs, appointment)
     return redirect(f"/appointments/{appointment.id}/confirm")
 
 
@@ -289,6 +291,37 @@ async def confirm(request: Request) -> Response:
     await waitlist.mark_booked(str(booked.id), now=clock(request))
     await schedule_messages(request.app.state.jobs, booked, CONFIRMED, now=clock(request))
     return redirect("/appointments")
+
+
+async def open_link(request: Request) -> Response:
+    """A link from a message: the appointment for its own account, else only clinic and time."""
+    token = str(request.path_params["token"])
+    target = appointment_links.read_token(request.app.state.settings.secret_key.reveal(), token)
+    appointment = (
+        await Appointment.get_or_none(id=target.appointment_id).prefetch_related("clinic")
+        if target
+        else None
+    )
+    if target is None or appointment is None:
+        raise HTTPException(404, "This link is not valid.")
+    context: dict[str, Any] = {"appointment": None, "expired": False, "next": "/appointments"}
+    if target.expired(clock(request)):
+        context["expired"] = True
+        return page(request, "booking/link.html", context, status=410)
+    principal = _patient(request)
+    if principal is not None and principal.id == str(appointment.account_id):
+        await record(request, principal, "appointment.link_open", appointment_resource(appointment))
+        if appointment.status is AppointmentStatus.HELD:
+            return redirect(f"/appointments/{appointment.id}/confirm")
+        return redirect(f"/appointments#appointment-{appointment.id}")
+    clinic = appointment.clinic
+    context.update(
+        appointment=appointment,
+        clinic=clinic,
+        zone=ZoneInfo(clinic.time_zone),
+        next=f"{appointment_links.PATH_PREFIX}{token}",
+    )
+    return page(request, "booking/link.html", context)
 
 
 async def my_appointments(request: Request) -> Response:
@@ -510,6 +543,7 @@ routes = [
     Route("/clinics/{slug}/menus/{menu_id}/waitlist", join_waitlist, methods=["POST"]),
     Route("/waitlist/{entry_id}/withdraw", withdraw_waitlist, methods=["POST"]),
     Route("/appointments", my_appointments, methods=["GET"]),
+    Route("/a/{token}", open_link, methods=["GET"]),
     Route("/appointments/{appointment_id}/confirm", confirm, methods=["GET", "POST"]),
     Route("/appointments/{appointment_id}/cancel", cancel, methods=["POST"]),
     Route("/appointments/{appointment_id}/calendar.ics", calendar_file, methods=["GET"]),

@@ -121,6 +121,20 @@ def secure_cookies(request: Request) -> bool:
     return request.url.scheme == "https" or bool(request.app.state.settings.is_production)
 
 
+def safe_next(value: object, default: str) -> str:
+    """A local path to go on to after signing in; anything else (another site, odd) → default."""
+    text = str(value or "")
+    if (
+        not text.startswith("/")
+        or text.startswith("//")
+        or "\\" in text
+        or len(text) > 300
+        or any(ord(char) < 0x21 for char in text)
+    ):
+        return default
+    return text
+
+
 def redirect(location: str) -> RedirectResponse:
     return RedirectResponse(location, status_code=303)
 

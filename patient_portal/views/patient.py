@@ -27,6 +27,7 @@ from patient_portal.views.common import (
     record,
     redirect,
     require,
+    safe_next,
     set_session_cookie,
 )
 from patient_portal.views.forms import FamilyMember, PatientProfile, form_errors
@@ -34,13 +35,15 @@ from patient_portal.views.forms import FamilyMember, PatientProfile, form_errors
 
 async def signin_form(request: Request) -> Response:
     principal = auth_of(request).principal
+    after = safe_next(request.query_params.get("next"), "/account")
     if principal is not None and principal.kind == "patient":
-        return redirect("/account")
-    return page(request, "patient/signin.html", {"phone": "", "error": None})
+        return redirect(after)
+    return page(request, "patient/signin.html", {"phone": "", "error": None, "next": after})
 
 
 async def signin_send(request: Request) -> Response:
     form = await form_of(request)
+    after = safe_next(form.get("next"), "/account")
     raw = str(form.get("phone", ""))[:40]
     try:
         phone = await identity(request).send_code(
@@ -51,16 +54,19 @@ async def signin_send(request: Request) -> Response:
         return page(
             request,
             "patient/signin.html",
-            {"phone": raw, "error": message(request, error.text)},
+            {"phone": raw, "error": message(request, error.text), "next": after},
             status=status,
         )
     return page(
-        request, "patient/code.html", {"phone": phone, "masked": mask(phone), "error": None}
+        request,
+        "patient/code.html",
+        {"phone": phone, "masked": mask(phone), "error": None, "next": after},
     )
 
 
 async def signin_code(request: Request) -> Response:
     form = await form_of(request)
+    after = safe_next(form.get("next"), "/account")
     phone = str(form.get("phone", ""))[:20]
     code = str(form.get("code", ""))[:12]
     try:
@@ -74,10 +80,11 @@ async def signin_code(request: Request) -> Response:
                 "phone": phone,
                 "masked": mask(phone) if phone else "",
                 "error": message(request, error.text),
+                "next": after,
             },
             status=status,
         )
-    response = redirect("/account/profile" if signed_in.needs_profile else "/account")
+    response = redirect("/account/profile" if signed_in.needs_profile else after)
     assert signed_in.session_token is not None  # noqa: S101 - a page sign-in makes a session
     set_session_cookie(request, response, signed_in.session_token, "patient")
     return response

@@ -32,6 +32,7 @@ PUBLIC = {
     "/staff/signin/enrol",
     "/staff/signout",
     "/staff/invitation/{token}",
+    "/a/{token}",  # a signed link shows clinic and time only; the rest needs sign-in
     "/api/v1/health",
     "/api/v1/openapi.json",
     "/api/v1/preferences/language",

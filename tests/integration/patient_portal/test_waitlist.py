@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -138,7 +139,11 @@ def test_a_freed_seat_goes_to_the_first_in_line_then_the_next(
     offer = messages_to(outbox, PEOPLE[1])
     assert len(offer) == 1
     assert "空きが出ました" in offer[0]
-    assert "/confirm" in offer[0]
+    link = re.search(r"http://127\.0\.0\.1:8000(/a/[\w.-]+)$", offer[0])
+    assert link, offer[0]
+    opened = client.get(link.group(1), headers=people[1][0], follow_redirects=False)
+    assert opened.status_code == 303
+    assert opened.headers["location"].endswith("/confirm")  # straight to the offered time
     assert messages_to(outbox, PEOPLE[2]) == []
     # The seat is taken by the offer: nobody else can book it meanwhile.
     assert slot["start"] not in {
@@ -198,3 +203,57 @@ def test_joining_is_for_days_ahead_only(client: TestClient, menu_id: str, clock:
     )
     assert refused.status_code == 422
     assert "キャンセル待ち" in refused.json()["detail"]
+
+
+def test_a_hold_that_lapses_unconfirmed_goes_to_the_first_in_line(
+    client: TestClient, outbox: Outbox, menu_id: str, clock: FakeClock
+) -> None:
+    (holder_auth, _), (waiting_auth, waiting_patient) = (
+        person(client, PEOPLE[0]),
+        person(client, PEOPLE[1]),
+    )
+    day = (clock.now + timedelta(days=2)).date().isoformat()
+    slot = client.get(
+        f"/api/v1/clinics/clinic-a/menus/{menu_id}/slots", params={"from": day, "days": 1}
+    ).json()["slots"][0]
+    held = client.post(
+        "/api/v1/holds",
+        json={
+            "clinic": "clinic-a",
+            "menu_id": menu_id,
+            "practitioner_id": slot["practitioner_id"],
+            "start": slot["start"],
+        },
+        headers=holder_auth,
+    )
+    assert held.status_code == 201, held.text
+    joined = client.post(
+        "/api/v1/waitlist",
+        json={
+            "clinic": "clinic-a",
+            "menu_id": menu_id,
+            "patient_id": waiting_patient,
+            "first_day": day,
+            "last_day": day,
+        },
+        headers=waiting_auth,
+    )
+    assert joined.status_code == 201, joined.text
+    time.sleep(1.5)  # a poll of the runner while the hold is live: no offer yet
+    client.get("/healthz")
+    assert messages_to(outbox, PEOPLE[1]) == []
+
+    clock.advance(minutes=11)  # the ten-minute hold lapses without a confirmation
+    wait_until(lambda: messages_to(outbox, PEOPLE[1]), client)
+    offer = messages_to(outbox, PEOPLE[1])
+    assert len(offer) == 1
+    assert "空きが出ました" in offer[0]
+    entries = client.get("/api/v1/waitlist", headers=signin(client, PEOPLE[1])).json()["entries"]
+    assert [e["status"] for e in entries] == ["offered"]
+    # The first patient's hold is gone: confirming it now is refused.
+    late = client.post(
+        f"/api/v1/appointments/{held.json()['id']}/confirm",
+        json={"patient_id": waiting_patient},
+        headers=signin(client, PEOPLE[0]),
+    )
+    assert late.status_code in (409, 422)
