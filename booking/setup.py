@@ -43,6 +43,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from booking.availability import japanese_holiday
+from booking.eligibility import ONLINE_RULES
 from booking.errors import BookingRefused
 from booking.models import (
     Clinic,
@@ -54,12 +55,8 @@ from booking.models import (
     WeeklyHours,
 )
 
-# MHLW online-consult rules a menu may apply (codes shared with booking.eligibility).
-ONLINE_RULES: Final = (
-    "pre_consultation_required",
-    "existing_patients_only",
-    "no_restricted_drugs_at_first_visit",
-)
+# MHLW online-consult rules a menu may apply, by code (defined in booking.eligibility).
+ONLINE_RULE_CODES: Final = tuple(ONLINE_RULES)
 # Reminder choices offered as checkboxes, in minutes before the start.
 REMINDER_PRESETS: Final = (10080, 4320, 1440, 720, 180, 60, 30)
 REMINDER_MIN: Final = 10
@@ -351,7 +348,6 @@ def _unique(value: list[Any]) -> list[Any]:
     return list(dict.fromkeys(value))
 
 
-Text = Annotated[str, AfterValidator(_nfkc)]
 Number = Annotated[int, BeforeValidator(_number)]
 Minute = Annotated[int, BeforeValidator(parse_clock)]
 Ids = Annotated[list[uuid.UUID], AfterValidator(_unique), Field(max_length=200)]
@@ -373,10 +369,10 @@ class ClinicProfile(BaseModel):
 
     model_config = _STRICT
 
-    name: Annotated[Text, Field(min_length=1, max_length=200)]
+    name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_nfkc)]
     name_kana: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_kana)]
     postal_code: Annotated[str, Field(min_length=1, max_length=20), AfterValidator(_postal)]
-    address: Annotated[Text, Field(min_length=1, max_length=300)]
+    address: Annotated[str, Field(min_length=1, max_length=300), AfterValidator(_nfkc)]
     phone: Annotated[str, Field(min_length=1, max_length=30), AfterValidator(normalise_phone)]
     departments: Annotated[list[str], Field(max_length=20), AfterValidator(_departments)] = []
     time_zone: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_time_zone)] = (
@@ -394,7 +390,7 @@ class PractitionerInput(BaseModel):
 
     model_config = _STRICT
 
-    display_name: Annotated[Text, Field(min_length=1, max_length=120)]
+    display_name: Annotated[str, Field(min_length=1, max_length=120), AfterValidator(_nfkc)]
     display_name_kana: Annotated[str, Field(min_length=1, max_length=120), AfterValidator(_kana)]
     staff_id: OptionalId = None
     menu_ids: Ids = []
@@ -405,8 +401,8 @@ class MenuInput(BaseModel):
 
     model_config = _STRICT
 
-    title_ja: Annotated[Text, Field(min_length=1, max_length=120)]
-    title_en: Annotated[Text, Field(min_length=1, max_length=120)]
+    title_ja: Annotated[str, Field(min_length=1, max_length=120), AfterValidator(_nfkc)]
+    title_en: Annotated[str, Field(min_length=1, max_length=120), AfterValidator(_nfkc)]
     description_ja: Annotated[str, Field(max_length=2000)] = ""
     description_en: Annotated[str, Field(max_length=2000)] = ""
     mode: VisitMode
@@ -425,7 +421,7 @@ class MenuInput(BaseModel):
     cancel_deadline_minutes: Annotated[Number, Field(ge=0, le=30 * DAY_MINUTES)] = 120
     visible_to_patients: bool = True
     pre_consultation: bool = False
-    online_rules: Annotated[list[str], Field(max_length=len(ONLINE_RULES))] = []
+    online_rules: Annotated[list[str], Field(max_length=10)] = []
     sort_order: Annotated[Number, Field(ge=0, le=9999)] = 0
     practitioner_ids: Ids = []
 
@@ -433,7 +429,7 @@ class MenuInput(BaseModel):
     @classmethod
     def _online_rules(cls, value: list[str], info: ValidationInfo) -> list[str]:
         rules = _unique(value)
-        if any(rule not in ONLINE_RULES for rule in rules):
+        if any(rule not in ONLINE_RULE_CODES for rule in rules):
             raise PydanticCustomError("online_rule_unknown", "online_rule_unknown")
         if rules and info.data.get("mode") is VisitMode.IN_PERSON:
             raise PydanticCustomError("online_rules_need_online", "online_rules_need_online")
@@ -482,7 +478,7 @@ class ExceptionInput(BaseModel):
     end: Annotated[Minute | None, BeforeValidator(_blank_is_none), Field(validate_default=True)] = (
         None
     )
-    note: Annotated[Text, Field(max_length=200)] = ""
+    note: Annotated[str, Field(max_length=200), AfterValidator(_nfkc)] = ""
 
     @field_validator("end")
     @classmethod

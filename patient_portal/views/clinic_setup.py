@@ -392,7 +392,7 @@ async def _menu_page(
             "values": values,
             "modes": list(VisitMode),
             "kinds": list(VisitKind),
-            "online_rules": setup.ONLINE_RULES,
+            "online_rules": setup.ONLINE_RULE_CODES,
             "practitioners": await setup.practitioners(clinic),
             "errors": _errors(request, error) if error else {},
             "error": _invalid(request, error) if error else None,
