@@ -20,6 +20,8 @@ from tortoise.migrations.api import migrate as tortoise_migrate
 from tortoise.migrations.autodetector import MigrationAutodetector
 from tortoise.migrations.writer import MigrationWriter
 
+from interview_forms.sealed import provide_sealer
+from patient_portal.crypto.keyring import current_keyring
 from patient_portal.settings import DatabaseBackend, Settings
 
 logger = logging.getLogger(__name__)
@@ -27,8 +29,12 @@ logger = logging.getLogger(__name__)
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
 # app label → (model modules, migrations package). Later packages add their line here.
+# Questionnaire answers are sealed with the same keyring as the portal's encrypted fields.
+provide_sealer(current_keyring)
+
 APPS: dict[str, tuple[list[str], str]] = {
     "booking": (["booking.models"], "booking.migrations"),
+    "interview_forms": (["interview_forms.models"], "interview_forms.migrations"),
     "portal": (
         [
             "patient_portal.accounts.models",

@@ -25,6 +25,8 @@ CIPHERTEXT: Final = re.compile(r"^v1\.[A-Za-z0-9_-]{1,32}\.[A-Za-z0-9_-]{38,}$")
 class _Encrypted(fields.TextField):
     """Base: subclasses say how their Python value becomes text and back."""
 
+    encrypted_at_rest = True  # what key rotation looks for (other packages' sealed fields too)
+
     def _context(self) -> str:
         return f"{self.model._meta.db_table}.{self.model_field_name}"
 
@@ -74,6 +76,6 @@ def encrypted_fields(models: list[type[Model]]) -> list[tuple[type[Model], str, 
     found: list[tuple[type[Model], str, str]] = []
     for model in models:
         for name, field in model._meta.fields_map.items():
-            if isinstance(field, _Encrypted):
+            if getattr(field, "encrypted_at_rest", False):
                 found.append((model, name, field.source_field or name))
     return found
