@@ -40,6 +40,8 @@ from patient_portal.views import api_booking, api_identity  # noqa: F401 - regis
 from patient_portal.views import booking as booking_views
 from patient_portal.views import calendar as calendar_views
 from patient_portal.views import clinic_setup as clinic_setup_views
+from patient_portal.views import forms_patient as forms_patient_views
+from patient_portal.views import forms_staff as forms_staff_views
 from patient_portal.views import passkeys as passkey_views
 from patient_portal.views import passwords as password_views
 from patient_portal.views import patient as patient_views
@@ -114,6 +116,8 @@ def create_app(
         *booking_views.routes,
         *clinic_setup_views.routes,
         *calendar_views.routes,
+        *forms_staff_views.routes,
+        *forms_patient_views.routes,
         *health.routes,
         *api.routes(),
         Mount(MOUNT, app=assets, name="static"),

@@ -43,6 +43,9 @@ class Action(StrEnum):
     SCHEDULE_READ = "schedule.read"
     APPOINTMENT_MANAGE = "appointment.manage"
     CLINIC_MANAGE = "clinic.manage"  # profile, practitioners, menus, hours, exceptions
+    FORM_MANAGE = "form.manage"  # write, test and publish questionnaires
+    FORM_ANSWER = "form.answer"  # a patient answers the questionnaire of their appointment
+    FORM_RESPONSE_READ = "form.response.read"  # read a patient's answers (clinical staff)
 
 
 STAFF_ROLES: Final = frozenset({Role.RECEPTIONIST, Role.NURSE, Role.DOCTOR, Role.CLINIC_ADMIN})
@@ -66,6 +69,11 @@ ALLOWED: Final[dict[Action, frozenset[Role]]] = {
     Action.SCHEDULE_READ: STAFF_ROLES,
     Action.APPOINTMENT_MANAGE: STAFF_ROLES,
     Action.CLINIC_MANAGE: frozenset({Role.CLINIC_ADMIN}),
+    Action.FORM_MANAGE: frozenset({Role.CLINIC_ADMIN, Role.DOCTOR}),
+    Action.FORM_ANSWER: frozenset({Role.PATIENT}),
+    Action.FORM_RESPONSE_READ: frozenset(
+        {Role.PATIENT, Role.DOCTOR, Role.NURSE, Role.CLINIC_ADMIN}
+    ),
 }
 
 

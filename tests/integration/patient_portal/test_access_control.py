@@ -105,6 +105,11 @@ def fillers(world: World) -> dict[str, str]:
         "practitioner_id": "00000000-0000-4000-8000-00000000f00d",
         "hours_id": "00000000-0000-4000-8000-00000000f00e",
         "exception_id": "00000000-0000-4000-8000-00000000f00f",
+        # questionnaires: authoring (version), answers (response, attachment)
+        "version_id": "00000000-0000-4000-8000-00000000f010",
+        "response_id": "00000000-0000-4000-8000-00000000f011",
+        "attachment_id": "00000000-0000-4000-8000-00000000f012",
+        "key": "no-such-questionnaire",
     }
 
 
@@ -312,6 +317,12 @@ MATRIX = [
     (Action.APPOINTMENT_MANAGE, OTHER_CLINIC, set()),
     (Action.CLINIC_MANAGE, OWN_CLINIC, {"clinic_admin"}),
     (Action.CLINIC_MANAGE, OTHER_CLINIC, set()),
+    (Action.FORM_MANAGE, OWN_CLINIC, {"clinic_admin", "doctor"}),
+    (Action.FORM_MANAGE, OTHER_CLINIC, set()),
+    (Action.FORM_ANSWER, OWN_PATIENT, {"patient"}),
+    (Action.FORM_ANSWER, OTHER_PATIENT, set()),
+    (Action.FORM_RESPONSE_READ, OWN_PATIENT, {"patient", "nurse", "doctor", "clinic_admin"}),
+    (Action.FORM_RESPONSE_READ, OTHER_PATIENT, set()),
 ]
 
 
