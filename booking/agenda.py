@@ -25,13 +25,15 @@ from zoneinfo import ZoneInfo
 
 from tortoise.expressions import Q
 
-from booking.availability import _openings, japanese_holiday
+from booking import service
+from booking.availability import _openings, free_slots, japanese_holiday
 from booking.domain import DateException, SlotRules, WeeklyRange
 from booking.models import (
     Appointment,
     AppointmentStatus,
     Clinic,
     HoursException,
+    Menu,
     Practitioner,
     VisitMode,
     WeeklyHours,
@@ -95,6 +97,22 @@ class AgendaDay:
     @property
     def is_open(self) -> bool:
         return bool(self.openings)
+
+
+@dataclass(frozen=True, slots=True)
+class FreeTime:
+    """A time a patient could book right now: the menu, the start (aware, in the clinic's zone)
+    and the seats still free."""
+
+    menu_id: str
+    menu_title_ja: str
+    menu_title_en: str
+    start: datetime
+    free_seats: int
+
+    @property
+    def start_minute(self) -> int:
+        return self.start.hour * 60 + self.start.minute
 
 
 def agenda_days(
@@ -300,6 +318,37 @@ async def practitioner_agenda(
         open_on_holidays=clinic.open_on_holidays,
         notes=notes,
     )
+
+
+async def free_times(
+    clinic: Clinic, practitioner: Practitioner, first_day: date, days: int, *, now: datetime
+) -> list[FreeTime]:
+    """The practitioner's free times in the days, for every menu they offer, exactly as patients
+    are offered them at ``now`` (notice, horizon, buffers, capacity and live holds applied; none
+    in the past). Sorted by start, then menu."""
+    if not practitioner.is_active:
+        return []
+    zone = ZoneInfo(clinic.time_zone)
+    menus = await Menu.filter(practitioners__id=practitioner.id).order_by("sort_order", "id")
+    if not menus:
+        return []
+    exceptions = await service._exceptions(practitioner)
+    busy = await service._busy(practitioner, now, day_bounds(first_day, days + 1, zone)[1])
+    found: list[tuple[datetime, int, FreeTime]] = []
+    for order, menu in enumerate(menus):
+        for slot in free_slots(
+            hours=await service._hours(practitioner, menu),
+            exceptions=exceptions,
+            busy=busy,
+            rules=service.rules_of(menu),
+            zone=zone,
+            now=now,
+            start_day=first_day,
+            days=days,
+        ):
+            free = FreeTime(str(menu.id), menu.title_ja, menu.title_en, slot.start, slot.free_seats)
+            found.append((slot.start.astimezone(UTC), order, free))
+    return [free for _, _, free in sorted(found, key=lambda item: item[:2])]
 
 
 def _entry(row: Appointment, now: datetime) -> AgendaEntry:

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from booking import agenda
-from booking.agenda import AgendaDay, AgendaEntry
+from booking.agenda import AgendaDay, AgendaEntry, FreeTime
 from booking.models import Practitioner
 from booking.service import STAFF_TRANSITIONS
 from patient_portal.accounts import service as accounts
@@ -64,10 +64,20 @@ class EntryView:
 
 
 @dataclass(frozen=True, slots=True)
+class FreeView:
+    """A time still free for a menu: what reception could offer a caller."""
+
+    start: str  # "09:15"
+    menu_title: str
+    seats: int
+
+
+@dataclass(frozen=True, slots=True)
 class RowView:
     label: str  # "09:00"
     open: bool
     entries: tuple[EntryView, ...]
+    free: tuple[FreeView, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +93,7 @@ class DayView:
     openings: tuple[str, ...]  # "09:00–12:30"
     rows: tuple[RowView, ...]
     count: int
+    free: int  # free times of the day, all menus
     url: str  # this day's day view
 
 
@@ -146,20 +157,35 @@ class Calendar:
             status=entry.status.value,
             patient_name=patient.full_name if patient else None,
             patient_url=f"/staff/patients/{patient.id}" if patient else None,
-            menu_title=entry.menu_title_ja if self.locale == "ja" else entry.menu_title_en,
+            menu_title=self.title(entry.menu_title_ja, entry.menu_title_en),
             mode=entry.mode.value,
             overbooked=entry.overbooked,
             next_statuses=tuple(sorted(s.value for s in STAFF_TRANSITIONS.get(entry.status, ()))),
         )
 
-    def days(self, days: Sequence[AgendaDay]) -> list[DayView]:
+    def title(self, title_ja: str, title_en: str) -> str:
+        return title_ja if self.locale == "ja" else title_en
+
+    def days(self, days: Sequence[AgendaDay], free: Sequence[FreeTime] = ()) -> list[DayView]:
         first, last = window(days)
+        free_by_day: dict[date, dict[int, list[FreeView]]] = {}
+        for time_free in free:
+            free_by_day.setdefault(time_free.start.date(), {}).setdefault(
+                time_free.start_minute // ROW_MINUTES * ROW_MINUTES, []
+            ).append(
+                FreeView(
+                    _hhmm(time_free.start_minute),
+                    self.title(time_free.menu_title_ja, time_free.menu_title_en),
+                    time_free.free_seats,
+                )
+            )
         result = []
         for column, day in enumerate(days, start=1):
             by_row: dict[int, list[EntryView]] = {}
             for entry in day.entries:
                 row = entry.start_minute // ROW_MINUTES * ROW_MINUTES
                 by_row.setdefault(row, []).append(self.entry(entry))
+            free_rows = free_by_day.get(day.day, {})
             rows = tuple(
                 RowView(
                     label=_hhmm(minute),
@@ -167,6 +193,7 @@ class Calendar:
                         o.start < minute + ROW_MINUTES and minute < o.end for o in day.openings
                     ),
                     entries=tuple(by_row.get(minute, [])),
+                    free=tuple(free_rows.get(minute, [])),
                 )
                 for minute in range(first, last, ROW_MINUTES)
             )
@@ -183,6 +210,7 @@ class Calendar:
                     openings=tuple(f"{_hhmm(o.start)}–{_hhmm(o.end)}" for o in day.openings),
                     rows=rows,
                     count=len(day.entries),
+                    free=sum(len(times) for times in free_rows.values()),
                     url=self.url(view="day", day=day.day),
                 )
             )
@@ -260,6 +288,12 @@ async def calendar(request: Request) -> Response:
         now=clock(request),
         include_cancelled=cancelled,
     )
+    last_day = first_day + timedelta(days=VIEWS[view] - 1)
+    free = (
+        await agenda.free_times(clinic, practitioner, first_day, VIEWS[view], now=clock(request))
+        if last_day >= today
+        else []
+    )
     patient_ids = {e.patient_id for d in days for e in d.entries if e.patient_id}
     patients = {}
     for patient_id in sorted(patient_ids):
@@ -291,7 +325,7 @@ async def calendar(request: Request) -> Response:
         practitioner=PractitionerChoice(
             str(practitioner.id), practitioner.display_name, practitioner.is_active
         ),
-        days=builder.days(days),
+        days=builder.days(days, free),
         previous_url=builder.url(day=day - step),
         next_url=builder.url(day=day + step),
         today_url=builder.url(day=today),

@@ -145,6 +145,7 @@ def seeded(settings: Settings, world: World) -> Seeded:
                 )
                 visit = await _menu(a, "内科 再診", VisitMode.IN_PERSON)
                 video = await _menu(a, "オンライン診療", VisitMode.ONLINE)
+                await visit.practitioners.add(aoki, sato)
                 booked = {
                     "mon": await _book(visit, aoki, patient, at(WEEK[0], 9, 30)),
                     "wed": await _book(
@@ -243,6 +244,14 @@ def placements(html: str) -> dict[str, tuple[str, str]]:
     return found
 
 
+def free_in(html: str, day: str, row_time: str) -> list[str]:
+    """The free times offered in one half-hour row of a day."""
+    for row in sections(html)[day].split('<div class="cal-row')[1:]:
+        if f'data-time="{row_time}"' in row:
+            return re.findall(r'data-free="(\d\d:\d\d)"', row)
+    raise AssertionError(f"no row {row_time} on {day}")
+
+
 def card(html: str, appointment_id: str) -> str:
     start = html.index(f'data-appointment="{appointment_id}"')
     return html[start : html.index("</article>", start)]
@@ -300,6 +309,26 @@ def test_the_day_view_opens_on_today_in_the_clinics_zone_with_status_actions(
     assert f"practitioner={seeded.aoki}&amp;view=day&amp;day=2025-04-08" in html  # previous
     assert f"practitioner={seeded.aoki}&amp;view=day&amp;day=2025-04-10" in html  # next
     assert f"practitioner={seeded.aoki}&amp;view=week&amp;day=2025-04-09" in html
+
+
+def test_the_day_view_offers_the_times_still_free(
+    client: TestClient, world: World, seeded: Seeded, clock: FakeClock
+) -> None:
+    sign_in_staff(client, world.receptionist_a, clock)
+    wednesday = client.get("/staff/calendar?day=2025-04-09").text
+    assert free_in(wednesday, "2025-04-09", "09:00") == ["09:00", "09:15"]
+    assert free_in(wednesday, "2025-04-09", "15:00") == ["15:15"]  # 15:00 is taken
+    assert free_in(wednesday, "2025-04-09", "13:00") == []  # lunch
+    thursday = client.get("/staff/calendar?day=2025-04-10").text
+    # A live hold keeps 11:00; the lapsed one at 11:30 frees its seat; the afternoon is off.
+    assert free_in(thursday, "2025-04-10", "11:00") == ["11:15"]
+    assert free_in(thursday, "2025-04-10", "11:30") == ["11:30", "11:45"]
+    assert 'data-time="15:00"' not in thursday  # the rows end with the morning
+    past = client.get("/staff/calendar?day=2025-04-08").text
+    assert "data-free=" not in past
+    week = sections(client.get("/staff/calendar?view=week&day=2025-04-09").text)
+    assert "空き 25 枠" in week["2025-04-09"]  # 14 in the morning, 12 after 15:00 less one
+    assert "data-free=" not in week["2025-04-09"]  # the week lists counts, not times
 
 
 def test_opening_hours_closures_and_holidays_show_as_such(
