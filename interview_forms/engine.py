@@ -237,6 +237,7 @@ class _Run:
         self.values: dict[str, list[TypedValue]] = {}  # parsed answers of question nodes
         self.computed: dict[str, TypedValue] = {}
         self.enabled: dict[str, bool] = {}
+        self.node_errors: dict[str, list[AnswerError]] = {}
         for node in self.nodes:
             if node.item.is_question and not node.instance:
                 self.values[node.key] = self._parse(node)
@@ -322,37 +323,35 @@ class _Run:
     # -- answers --------------------------------------------------------------------------
 
     def _parse(self, node: _Node) -> list[TypedValue]:
+        """The valid answers of a question; the invalid ones become errors of the node.
+
+        An invalid answer counts as no answer for conditions and calculations; its error is
+        reported only while the item is enabled (a disabled item's answers are dropped anyway).
+        """
         item = node.item
         if item.type == "display":
             if node.raw:
                 self.errors.append(AnswerError.of("not-answerable", node.key, item.link_id))
             return []
-        fixed = _fixed_values(item)
-        if fixed is not None:
-            return fixed
-        if item.calculated_expression is not None:
-            return []
+        if not _editable(item):
+            return _fixed_values(item) or []
+        errors = self.node_errors.setdefault(node.key, [])
+        if len(node.raw) > 1 and not item.repeats:
+            errors.append(AnswerError.of("not-repeating", node.key, item.link_id))
         out: list[TypedValue] = []
         kinds = [k for k in _KIND_ORDER if k in answer_kinds(item)]
         for raw in node.raw:
             value = _parse_one(item, kinds, raw)
             if isinstance(value, str):
-                self.errors.append(
-                    AnswerError.of(value, node.key, item.link_id, expected=_expected(item))
-                )
-            else:
-                out.append(value)
-        return out
-
-    def _check(self, node: _Node, values: list[TypedValue]) -> None:
-        """Range, option, length and cardinality rules on an enabled question's answers."""
-        item = node.item
-        if _editable(item) and len(node.raw) > 1 and not item.repeats:
-            self.errors.append(AnswerError.of("not-repeating", node.key, item.link_id))
-        for value in values:
+                expected = item.type
+                errors.append(AnswerError.of(value, node.key, item.link_id, expected=expected))
+                continue
             code, params = _violation(item, value)
             if code is not None:
-                self.errors.append(AnswerError.of(code, node.key, item.link_id, **params))
+                errors.append(AnswerError.of(code, node.key, item.link_id, **params))
+                continue
+            out.append(value)
+        return out
 
     def _visible(self, node: _Node) -> list[TypedValue]:
         """The answers a condition sees: none while the node is disabled."""
@@ -457,9 +456,9 @@ class _Run:
 
     def _result(self) -> Evaluation:
         answers = self._effective_answers()
-        for node in self.nodes:
-            if node.item.is_question and not node.instance and self.enabled[node.key]:
-                self._check(node, list(answers.get(node.key, ())))
+        for key, node_errors in self.node_errors.items():
+            if self.enabled[key]:
+                self.errors += node_errors
         missing = [
             n.key
             for n in self.nodes
@@ -497,7 +496,7 @@ class _Run:
 
     def _answered(self, node: _Node, answers: Mapping[str, tuple[TypedValue, ...]]) -> bool:
         if node.item.is_question:
-            return node.key in answers or (_editable(node.item) and bool(node.raw))
+            return node.key in answers or bool(self.node_errors.get(node.key))
         return any(
             self._answered(child, answers)
             for child in node.children
@@ -659,10 +658,6 @@ def _bound_text(bound: TypedValue) -> str:
     if isinstance(bound.value, Quantity):
         return f"{bound.value.value} {bound.value.unit or bound.value.code or ''}".strip()
     return str(bound.value)
-
-
-def _expected(item: Item) -> str:
-    return item.type
 
 
 def _computed_value(item: Item, result: list[JSON]) -> TypedValue | None:
