@@ -359,6 +359,11 @@ def test_a_holiday_is_closed_unless_extra_hours_open_it(
     }
     assert post(admin, "/staff/clinic/exceptions", extra, "/staff/clinic").status_code == 303
     assert slot_times(admin, menu_id, holiday) == ["10:00", "10:30"]
+    # Ticking "open on public holidays" brings the regular hours back too.
+    opened = {**PROFILE, "slug": "clinic-a", "open_on_holidays": "1"}
+    assert post(admin, "/staff/clinic", opened, "/staff/clinic").status_code == 303
+    assert slot_times(admin, menu_id, holiday) == ["09:00", "09:30", "10:00", "10:30"]
+    assert f"{holiday.isoformat()} " in admin.get("/staff/clinic/exceptions").text
 
 
 def test_bad_hours_and_exceptions_are_422_and_write_nothing(
