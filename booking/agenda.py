@@ -6,6 +6,8 @@ hours worked out by the same rules as free slots (:mod:`booking.availability`): 
 closed unless the clinic opens them, extra hours open a day, whole-day closures win, and closed
 ranges (a doctor's afternoon off) are cut out. :func:`practitioner_agenda` is its adapter: three
 queries (weekly hours, the range's exceptions, the range's appointments), none per day.
+:func:`free_times` adds what patients could still book, from :func:`booking.availability.free_slots`
+with booking's own rules.
 
 Times: opening hours are wall-clock times in the clinic's zone; appointments are aware datetimes
 in that zone, placed on the local calendar day their start falls on. Days start at local

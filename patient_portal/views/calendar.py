@@ -8,7 +8,7 @@ of days; on a desktop a week is seven columns (``calendar.css``; no JavaScript).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Final
@@ -217,8 +217,41 @@ class Calendar:
         return result
 
 
-def _invalid(request: Request, text: Text) -> Response:
-    return page(request, "calendar/invalid.html", {"error": message(request, text)}, status=400)
+@dataclass(frozen=True, slots=True)
+class Query:
+    """What the address asks for, checked."""
+
+    view: str
+    day: date
+    practitioner: str
+    cancelled: bool
+
+    @property
+    def days(self) -> int:
+        return VIEWS[self.view]
+
+    @property
+    def first_day(self) -> date:
+        return agenda.week_of(self.day) if self.view == "week" else self.day
+
+    @property
+    def last_day(self) -> date:
+        return self.first_day + timedelta(days=self.days - 1)
+
+
+def parse_query(params: Mapping[str, str], today: date) -> Query | Text:
+    """The query of ``params``, or what is wrong with it (to answer 400)."""
+    view = params.get("view") or "day"
+    if view not in VIEWS:
+        return BAD_VIEW
+    chosen = params.get("day") or ""
+    try:
+        day = date.fromisoformat(chosen) if chosen else today
+    except ValueError:
+        return BAD_DAY
+    if not FIRST_DAY <= day <= LAST_DAY:
+        return BAD_DAY
+    return Query(view, day, params.get("practitioner", ""), params.get("cancelled") == "1")
 
 
 async def _practitioner(
@@ -238,6 +271,22 @@ async def _practitioner(
     return found
 
 
+async def _patients(days: Sequence[AgendaDay]) -> dict[str, accounts.PatientView]:
+    """The portal's records of the patients the days list (booking keeps ids only)."""
+    found = {}
+    for patient_id in sorted({e.patient_id for d in days for e in d.entries if e.patient_id}):
+        patient = await accounts.find_patient(patient_id)
+        if patient is not None:
+            found[patient_id] = accounts.view_of(patient)
+    return found
+
+
+def _choice(practitioner: Practitioner) -> PractitionerChoice:
+    return PractitionerChoice(
+        str(practitioner.id), practitioner.display_name, practitioner.is_active
+    )
+
+
 async def calendar(request: Request) -> Response:
     """A practitioner's day or week (Monday–Sunday), in the clinic's time zone."""
     principal = require(request, "staff")
@@ -245,36 +294,25 @@ async def calendar(request: Request) -> Response:
         "clinic", principal.clinic_id, clinic_ids=frozenset({principal.clinic_id})
     )
     await authorize(request, principal, Action.SCHEDULE_READ, clinic_resource)
-    params = request.query_params
-    view = params.get("view") or "day"
-    if view not in VIEWS:
-        return _invalid(request, BAD_VIEW)
     clinic = await agenda.clinic_of(principal.clinic_id)
     if clinic is None:
         raise HTTPException(404)
-    zone = ZoneInfo(clinic.time_zone)
-    today = clock(request).astimezone(zone).date()
-    chosen = params.get("day") or ""
-    try:
-        day = date.fromisoformat(chosen) if chosen else today
-    except ValueError:
-        return _invalid(request, BAD_DAY)
-    if not FIRST_DAY <= day <= LAST_DAY:
-        return _invalid(request, BAD_DAY)
+    now = clock(request)
+    today = now.astimezone(ZoneInfo(clinic.time_zone)).date()
+    query = parse_query(request.query_params, today)
+    if isinstance(query, Text):
+        error = {"error": message(request, query)}
+        return page(request, "calendar/invalid.html", error, status=400)
     choices = await agenda.clinic_practitioners(principal.clinic_id)
-    practitioner = await _practitioner(request, principal, params.get("practitioner", ""), choices)
-    cancelled = params.get("cancelled") == "1"
-    first_day = agenda.week_of(day) if view == "week" else day
+    practitioner = await _practitioner(request, principal, query.practitioner, choices)
     context: dict[str, object] = {
-        "view": view,
-        "day": day,
-        "first_day": first_day,
-        "last_day": first_day + timedelta(days=VIEWS[view] - 1),
+        "view": query.view,
+        "day": query.day,
+        "first_day": query.first_day,
+        "last_day": query.last_day,
         "zone": clinic.time_zone,
-        "cancelled": cancelled,
-        "practitioners": [
-            PractitionerChoice(str(p.id), p.display_name, p.is_active) for p in choices
-        ],
+        "cancelled": query.cancelled,
+        "practitioners": [_choice(p) for p in choices],
         "practitioner": None,
         "days": [],
     }
@@ -283,56 +321,46 @@ async def calendar(request: Request) -> Response:
     days = await agenda.practitioner_agenda(
         clinic,
         practitioner,
-        first_day,
-        VIEWS[view],
-        now=clock(request),
-        include_cancelled=cancelled,
+        query.first_day,
+        query.days,
+        now=now,
+        include_cancelled=query.cancelled,
     )
-    last_day = first_day + timedelta(days=VIEWS[view] - 1)
-    free = (
-        await agenda.free_times(clinic, practitioner, first_day, VIEWS[view], now=clock(request))
-        if last_day >= today
-        else []
-    )
-    patient_ids = {e.patient_id for d in days for e in d.entries if e.patient_id}
-    patients = {}
-    for patient_id in sorted(patient_ids):
-        found = await accounts.find_patient(patient_id)
-        if found is not None:
-            patients[patient_id] = accounts.view_of(found)
+    free: list[FreeTime] = []
+    if query.last_day >= today:
+        free = await agenda.free_times(clinic, practitioner, query.first_day, query.days, now=now)
+    patients = await _patients(days)
     await record(
         request,
         principal,
         "schedule.read",
         clinic_resource,
         detail={
-            "view": f"calendar.{view}",
+            "view": f"calendar.{query.view}",
             "practitioner_id": str(practitioner.id),
-            "first_day": first_day.isoformat(),
+            "first_day": query.first_day.isoformat(),
             "rows": sum(len(d.entries) for d in days),
         },
     )
     builder = Calendar(
         practitioner_id=str(practitioner.id),
-        view=view,
-        cancelled=cancelled,
+        view=query.view,
+        cancelled=query.cancelled,
         locale=request_locale(request),
         today=today,
         patients=patients,
     )
-    step = timedelta(days=VIEWS[view])
+    step = timedelta(days=query.days)
     context.update(
-        practitioner=PractitionerChoice(
-            str(practitioner.id), practitioner.display_name, practitioner.is_active
-        ),
+        practitioner=_choice(practitioner),
         days=builder.days(days, free),
-        previous_url=builder.url(day=day - step),
-        next_url=builder.url(day=day + step),
+        previous_url=builder.url(day=query.day - step),
+        next_url=builder.url(day=query.day + step),
         today_url=builder.url(day=today),
-        day_url=builder.url(view="day", day=day),
-        week_url=builder.url(view="week", day=day),
-        toggle_url=builder.url(day=day, cancelled=not cancelled),
-        schedule_url=f"/staff/schedule?day={day.isoformat()}",
+        day_url=builder.url(view="day", day=query.day),
+        week_url=builder.url(view="week", day=query.day),
+        toggle_url=builder.url(day=query.day, cancelled=not query.cancelled),
+        schedule_url=f"/staff/schedule?day={query.day.isoformat()}",
     )
     return page(request, "calendar/calendar.html", context)
 
