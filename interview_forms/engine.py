@@ -9,8 +9,8 @@ Answers are plain JSON, shaped by the questionnaire's repeating groups::
 A question outside any repeating group is answered at the top level, whatever plain groups
 enclose it; inside a repeating group it is answered in that group's instances. Values are FHIR
 JSON (``valueCoding`` as ``{"system": …, "code": …}``, ``valueQuantity`` as ``{"value": …,
-"code": …}`` …); a bare string answers a choice with coded options by code. ``None`` and ``""``
-mean "no answer".
+"code": …}`` …); a bare string answers a choice with coded options by code. ``None`` and blank
+strings (only whitespace, 全角スペース included) mean "no answer".
 
 Every item instance has a **key**: its linkId, prefixed by the repeating-group instances that
 enclose it — ``"smoker"``, ``"meds[1]/dose"``. Keys name items in every result.
@@ -44,6 +44,7 @@ from .values import (
     TypedValue,
     compare,
     equal,
+    is_blank,
     parse_value,
 )
 
@@ -581,7 +582,7 @@ def _matches(operator: str, answer: TypedValue, expected: TypedValue) -> bool:
 
 
 def _present(raw: JSON) -> bool:
-    if raw is None or raw == "":
+    if raw is None or (isinstance(raw, str) and is_blank(raw)):
         return False
     if isinstance(raw, list):
         return any(_present(v) for v in raw)

@@ -7,7 +7,8 @@ value — so that the definition loader, the upload validator and the engine sha
 
 Formats are FHIR's: ``date`` is ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``; ``dateTime`` adds
 ``Thh:mm:ss[.fff]`` with a zone (``Z`` or ``±hh:mm``) when a time is present; ``time`` is
-``hh:mm:ss[.fff]``; ``integer`` is 32-bit. The browser evaluator
+``hh:mm:ss[.fff]``; ``integer`` is 32-bit. Leap seconds (``:60``) are refused: they cannot be
+compared. The browser evaluator
 (``patient_portal/static/js/questionnaire_engine.js``) implements the same rules.
 """
 
@@ -25,13 +26,22 @@ JSON: TypeAlias = Any  # a value as json.loads returns it
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
 
-_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+_DATE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?", re.ASCII)
 _DATETIME = re.compile(
-    r"^(\d{4})(?:-(\d{2})(?:-(\d{2})"
-    r"(?:T([01]\d|2[0-3]):([0-5]\d):([0-5]\d|60)(\.\d{1,9})?(Z|[+-](?:0\d|1[0-3]):[0-5]\d|[+-]14:00))?"
-    r")?)?$"
+    r"(\d{4})(?:-(\d{2})(?:-(\d{2})"
+    r"(?:T([01]\d|2[0-3]):([0-5]\d):([0-5]\d)(\.\d{1,9})?(Z|[+-](?:0\d|1[0-3]):[0-5]\d|[+-]14:00))?"
+    r")?)?",
+    re.ASCII,
 )
-_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d):([0-5]\d|60)(\.\d{1,9})?$")
+# Python's str.isspace() characters, spelled out so that the browser evaluator uses the same set.
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+_WS = "[" + re.escape(WHITESPACE) + "]"
+_NOT_WS = "[^" + re.escape(WHITESPACE) + "]"
+_CODE = re.compile(f"{_NOT_WS}+(?:{_WS}{_NOT_WS}+)*")
+_TIME = re.compile(r"([01]\d|2[0-3]):([0-5]\d):([0-5]\d)(\.\d{1,9})?", re.ASCII)
 
 
 class Kind(StrEnum):
@@ -110,18 +120,12 @@ class Attachment:
     url: str | None = None
     title: str | None = None
     size: int | None = None
-    hash: str | None = None
-    creation: str | None = None
 
     def to_fhir(self) -> dict[str, JSON]:
         out: dict[str, JSON] = {"contentType": self.content_type}
         for name, key in (("url", "url"), ("title", "title"), ("size", "size")):
             if getattr(self, name) is not None:
                 out[key] = getattr(self, name)
-        if self.hash is not None:
-            out["hash"] = self.hash
-        if self.creation is not None:
-            out["creation"] = self.creation
         return out
 
 
@@ -166,11 +170,35 @@ class InvalidValue(ValueError):
 # --- parsing -------------------------------------------------------------------------------------
 
 
+def is_blank(text: str) -> bool:
+    """Only whitespace (or nothing): not an answer."""
+    return all(c in WHITESPACE for c in text)
+
+
+def _is_code(text: JSON) -> bool:
+    return isinstance(text, str) and _CODE.fullmatch(text) is not None
+
+
+def _is_uri(text: JSON) -> bool:
+    return isinstance(text, str) and text != "" and not any(c in WHITESPACE for c in text)
+
+
+def _optional_text(value: JSON) -> str | None:
+    """An optional human-readable string: absent when blank; InvalidValue when not a string."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidValue("invalid-type")
+    return None if is_blank(value) else value
+
+
 def is_valid_date(text: str) -> bool:
-    match = _DATE.match(text)
+    match = _DATE.fullmatch(text)
     if match is None:
         return False
     year, month, day = match.groups()
+    if int(year) < 1:  # FHIR has no year 0000
+        return False
     if month is not None and not 1 <= int(month) <= 12:
         return False
     if day is not None:
@@ -182,7 +210,7 @@ def is_valid_date(text: str) -> bool:
 
 
 def is_valid_datetime(text: str) -> bool:
-    match = _DATETIME.match(text)
+    match = _DATETIME.fullmatch(text)
     if match is None:
         return False
     date_part = text.split("T", 1)[0]
@@ -190,7 +218,7 @@ def is_valid_datetime(text: str) -> bool:
 
 
 def is_valid_time(text: str) -> bool:
-    return _TIME.match(text) is not None
+    return _TIME.fullmatch(text) is not None
 
 
 def parse_value(kind: Kind, raw: JSON) -> TypedValue:
@@ -241,67 +269,48 @@ def _string_of(check: Any) -> Any:
     return parse
 
 
-def _non_empty(text: str) -> bool:
-    return text != ""
+def _not_blank(text: str) -> bool:
+    return not is_blank(text)
 
 
 def _coding(raw: JSON) -> Python:
-    if not isinstance(raw, dict):
+    if not isinstance(raw, dict) or not _is_code(raw.get("code")):
         raise InvalidValue("invalid-type")
-    code, system, display = raw.get("code"), raw.get("system"), raw.get("display")
-    if not isinstance(code, str) or code == "":
+    system = raw.get("system")
+    if system is not None and not _is_uri(system):
         raise InvalidValue("invalid-type")
-    if not (system is None or isinstance(system, str)) or not (
-        display is None or isinstance(display, str)
-    ):
-        raise InvalidValue("invalid-type")
-    return Coding(code=code, system=system or None, display=display or None)
+    return Coding(code=raw["code"], system=system, display=_optional_text(raw.get("display")))
 
 
 def _quantity(raw: JSON) -> Python:
     if not isinstance(raw, dict):
         raise InvalidValue("invalid-type")
     value = _number(raw.get("value"))
-    fields = {name: raw.get(name) for name in ("unit", "system", "code")}
-    if any(v is not None and not isinstance(v, str) for v in fields.values()):
+    system, code = raw.get("system"), raw.get("code")
+    if (system is not None and not _is_uri(system)) or (code is not None and not _is_code(code)):
         raise InvalidValue("invalid-type")
-    return Quantity(
-        value=value,
-        unit=fields["unit"] or None,
-        system=fields["system"] or None,
-        code=fields["code"] or None,
-    )
+    return Quantity(value=value, unit=_optional_text(raw.get("unit")), system=system, code=code)
 
 
 def _attachment(raw: JSON) -> Python:
-    if not isinstance(raw, dict):
+    if not isinstance(raw, dict) or not _is_code(raw.get("contentType")):
         raise InvalidValue("invalid-type")
-    content_type = raw.get("contentType")
-    if not isinstance(content_type, str) or content_type == "":
+    url, size = raw.get("url"), raw.get("size")
+    if url is not None and not _is_uri(url):
         raise InvalidValue("invalid-type")
-    url, title, digest, creation = (raw.get(k) for k in ("url", "title", "hash", "creation"))
-    size = raw.get("size")
-    if any(v is not None and not isinstance(v, str) for v in (url, title, digest, creation)):
-        raise InvalidValue("invalid-type")
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+    if size is not None and (
+        isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= 2**32 - 1
+    ):
         raise InvalidValue("invalid-type")
     return Attachment(
-        content_type=content_type,
-        url=url or None,
-        title=title or None,
-        size=size,
-        hash=digest or None,
-        creation=creation or None,
+        content_type=raw["contentType"], url=url, title=_optional_text(raw.get("title")), size=size
     )
 
 
 def _reference(raw: JSON) -> Python:
-    if not isinstance(raw, dict) or not isinstance(raw.get("reference"), str):
+    if not isinstance(raw, dict) or _optional_text(raw.get("reference")) is None:
         raise InvalidValue("invalid-type")
-    display = raw.get("display")
-    if display is not None and not isinstance(display, str):
-        raise InvalidValue("invalid-type")
-    return Reference(reference=raw["reference"], display=display or None)
+    return Reference(reference=raw["reference"], display=_optional_text(raw.get("display")))
 
 
 _PARSERS: dict[Kind, Any] = {
@@ -311,8 +320,8 @@ _PARSERS: dict[Kind, Any] = {
     Kind.DATE: _string_of(is_valid_date),
     Kind.DATETIME: _string_of(is_valid_datetime),
     Kind.TIME: _string_of(is_valid_time),
-    Kind.STRING: _string_of(_non_empty),
-    Kind.URI: _string_of(_non_empty),
+    Kind.STRING: _string_of(_not_blank),
+    Kind.URI: _string_of(_is_uri),
     Kind.CODING: _coding,
     Kind.QUANTITY: _quantity,
     Kind.ATTACHMENT: _attachment,
