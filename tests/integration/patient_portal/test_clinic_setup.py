@@ -141,6 +141,9 @@ def test_the_admin_saves_the_profile_and_it_is_stored_and_audited(
     assert clinic.open_on_holidays is True
     assert clinic.reminder_offsets_minutes == [1440, 180, 90]
     assert ("clinic.update", "success", world.clinic_a) in audit_actions(admin, world.clinic_a)
+    entry = in_db(admin, lambda: AuditEntry.get(action="clinic.update"))
+    assert set(entry.detail["fields"]) >= {"name", "slug", "departments", "open_on_holidays"}  # type: ignore[call-overload]
+    assert "つなぐ" not in str(entry.detail)  # which fields changed, not what they say
     # The public page moved with the address; the form shows what was saved.
     assert "つなぐ内科クリニック" in admin.get("/clinics/tsunagu-naika").text
     assert admin.get("/clinics/clinic-a").status_code == 404
@@ -493,3 +496,67 @@ def test_menu_rules_and_an_edit_that_leaves_appointments_alone(
     assert appointment.status is AppointmentStatus.BOOKED
     updates = [(a, t) for a, _, t in audit_actions(admin, world.clinic_a) if a == "menu.update"]
     assert updates == [("menu.update", menu_id)]
+
+
+def test_a_staff_account_is_the_clinics_own_and_links_one_practitioner(
+    admin: TestClient, world: World
+) -> None:
+    page = "/staff/clinic/practitioners/new"
+    person = {"display_name": "医師", "display_name_kana": "いし"}
+    foreign = post(admin, page, {**person, "staff_id": world.doctor_b.id}, page)
+    assert foreign.status_code == 422
+    assert 'id="e-staff_id"' in foreign.text
+    assert post(admin, page, {**person, "staff_id": world.doctor_a.id}, page).status_code == 303
+    twice = post(admin, page, {**person, "staff_id": world.doctor_a.id}, page)
+    assert twice.status_code == 422
+    assert "ほかの医師に結び付け" in twice.text
+    assert in_db(admin, lambda: Practitioner.filter(clinic_id=world.clinic_a).count()) == 1
+
+    doctor = in_db(admin, lambda: Practitioner.get(clinic_id=world.clinic_a))
+    edit = f"/staff/clinic/practitioners/{doctor.id}"
+    renamed = post(admin, edit, {**person, "display_name": "医師 改", "staff_id": ""}, edit)
+    assert renamed.status_code == 303
+    doctor = in_db(admin, lambda: Practitioner.get(id=doctor.id))
+    assert doctor.display_name == "医師 改"
+    assert doctor.staff_id is None
+    assert ("practitioner.update", "success", str(doctor.id)) in audit_actions(
+        admin, world.clinic_a
+    )
+
+
+@pytest.mark.parametrize("locale", ["ja", "en"])
+def test_every_page_shows_in_both_languages(
+    admin: TestClient, world: World, locale: str, clock: FakeClock
+) -> None:
+    async def seed() -> tuple[str, str]:
+        clinic = await Clinic.get(id=world.clinic_a)
+        menu, doctor = await make_menu(clinic)
+        await HoursException.create(
+            clinic=clinic,
+            practitioner=doctor,
+            day=clock.now.astimezone(TOKYO).date() + timedelta(days=1),
+            closed=True,
+            start_minute=13 * 60,
+            end_minute=15 * 60,
+        )
+        return str(menu.id), str(doctor.id)
+
+    menu_id, doctor_id = in_db(admin, seed)
+    admin.cookies.set("tsunagu_lang", locale)
+    heading = {"ja": "クリニック設定", "en": "Clinic settings"}[locale]
+    for path in (
+        "/staff/clinic",
+        "/staff/clinic/practitioners",
+        "/staff/clinic/practitioners/new",
+        f"/staff/clinic/practitioners/{doctor_id}",
+        f"/staff/clinic/practitioners/{doctor_id}/hours",
+        "/staff/clinic/menus",
+        "/staff/clinic/menus/new",
+        f"/staff/clinic/menus/{menu_id}",
+        "/staff/clinic/exceptions",
+    ):
+        response = admin.get(path)
+        assert response.status_code == 200, path
+        assert f'<html lang="{locale}">' in response.text
+        assert heading in response.text, path
+    assert "13:00–15:00" in admin.get("/staff/clinic/exceptions").text
