@@ -36,7 +36,11 @@ from patient_portal.pubsub import InMemoryPubSub, PubSub, RedisPubSub
 from patient_portal.settings import Settings
 from patient_portal.static import MOUNT, StaticAssets
 from patient_portal.templating import build_templates
-from patient_portal.views import api_booking, api_identity  # noqa: F401 - register on `api`
+from patient_portal.views import (  # noqa: F401 - register on `api`
+    api_booking,
+    api_clinic_setup,
+    api_identity,
+)
 from patient_portal.views import booking as booking_views
 from patient_portal.views import calendar as calendar_views
 from patient_portal.views import clinic_setup as clinic_setup_views

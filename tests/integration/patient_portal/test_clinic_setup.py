@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+import pyotp
 import pytest
 from starlette.testclient import TestClient
 
@@ -560,3 +561,44 @@ def test_every_page_shows_in_both_languages(
         assert f'<html lang="{locale}">' in response.text
         assert heading in response.text, path
     assert "13:00–15:00" in admin.get("/staff/clinic/exceptions").text
+
+
+def bearer(client: TestClient, staff: Any, clock: FakeClock) -> dict[str, str]:
+    answer = client.post(
+        "/api/v1/auth/staff/signin",
+        json={
+            "login_id": staff.login_id,
+            "password": staff.password,
+            "code": pyotp.TOTP(staff.totp_secret).at(clock.now),
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+def test_the_api_shows_the_set_up_to_the_admin_only(
+    browser: TestClient, world: World, clock: FakeClock
+) -> None:
+    async def seed() -> tuple[str, str]:
+        clinic = await Clinic.get(id=world.clinic_a)
+        menu, doctor = await make_menu(clinic, every_day=(9 * 60, 12 * 60 + 30))
+        return str(menu.id), str(doctor.id)
+
+    menu_id, doctor_id = in_db(browser, seed)
+    answer = browser.get("/api/v1/staff/clinic", headers=bearer(browser, world.admin_a, clock))
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["profile"]["slug"] == "clinic-a"
+    assert [m["id"] for m in body["menus"]] == [menu_id]
+    assert body["menus"][0]["practitioner_ids"] == [doctor_id]
+    (doctor,) = body["practitioners"]
+    assert doctor["menu_ids"] == [menu_id]
+    assert {(h["weekday"], h["start"], h["end"]) for h in doctor["hours"]} == {
+        (day, "09:00", "12:30") for day in range(7)
+    }
+    assert all(h["opened"] is False for h in body["holidays"])
+    clock.advance(seconds=30)  # a TOTP code is accepted once
+    refused = browser.get("/api/v1/staff/clinic", headers=bearer(browser, world.doctor_a, clock))
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert browser.get("/api/v1/staff/clinic").status_code == 401
