@@ -62,6 +62,7 @@ REMINDER_PRESETS: Final = (10080, 4320, 1440, 720, 180, 60, 30)
 REMINDER_MIN: Final = 10
 REMINDER_MAX: Final = 14 * 24 * 60
 REMINDERS_MAX_COUNT: Final = 5
+PHONE_MAX: Final = 20  # Clinic.phone's column
 GRID: Final = 5  # minutes: hours, durations and buffers sit on the seat-claim grid
 DAY_MINUTES: Final = 24 * 60
 EXCEPTION_HORIZON: Final = timedelta(days=2 * 366)
@@ -266,7 +267,10 @@ def normalise_phone(value: str) -> str:
         if phonenumbers.region_code_for_number(number) == "JP"
         else phonenumbers.PhoneNumberFormat.INTERNATIONAL
     )
-    return phonenumbers.format_number(number, style)
+    written = phonenumbers.format_number(number, style)
+    if len(written) > PHONE_MAX:
+        raise PydanticCustomError("phone", "phone")
+    return str(written)
 
 
 @lru_cache(maxsize=1)
@@ -369,16 +373,27 @@ class ClinicProfile(BaseModel):
 
     model_config = _STRICT
 
-    name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_nfkc)]
-    name_kana: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_kana)]
-    postal_code: Annotated[str, Field(min_length=1, max_length=20), AfterValidator(_postal)]
-    address: Annotated[str, Field(min_length=1, max_length=300), AfterValidator(_nfkc)]
-    phone: Annotated[str, Field(min_length=1, max_length=30), AfterValidator(normalise_phone)]
+    name: Annotated[str, Field(min_length=1, max_length=200), BeforeValidator(_nfkc)]
+    name_kana: Annotated[
+        str, Field(min_length=1, max_length=200), BeforeValidator(_nfkc), AfterValidator(_kana)
+    ]
+    postal_code: Annotated[
+        str, Field(min_length=1, max_length=20), BeforeValidator(_nfkc), AfterValidator(_postal)
+    ]
+    address: Annotated[str, Field(min_length=1, max_length=300), BeforeValidator(_nfkc)]
+    phone: Annotated[
+        str,
+        Field(min_length=1, max_length=30),
+        BeforeValidator(_nfkc),
+        AfterValidator(normalise_phone),
+    ]
     departments: Annotated[list[str], Field(max_length=20), AfterValidator(_departments)] = []
-    time_zone: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_time_zone)] = (
-        "Asia/Tokyo"
-    )
-    slug: Annotated[str, Field(min_length=2, max_length=64), AfterValidator(_slug)]
+    time_zone: Annotated[
+        str, Field(min_length=1, max_length=64), BeforeValidator(_nfkc), AfterValidator(_time_zone)
+    ] = "Asia/Tokyo"
+    slug: Annotated[
+        str, Field(min_length=2, max_length=64), BeforeValidator(_nfkc), AfterValidator(_slug)
+    ]
     open_on_holidays: bool = False
     reminder_offsets_minutes: Annotated[
         list[int | str], Field(max_length=REMINDERS_MAX_COUNT), AfterValidator(_offsets)
@@ -390,8 +405,10 @@ class PractitionerInput(BaseModel):
 
     model_config = _STRICT
 
-    display_name: Annotated[str, Field(min_length=1, max_length=120), AfterValidator(_nfkc)]
-    display_name_kana: Annotated[str, Field(min_length=1, max_length=120), AfterValidator(_kana)]
+    display_name: Annotated[str, Field(min_length=1, max_length=120), BeforeValidator(_nfkc)]
+    display_name_kana: Annotated[
+        str, Field(min_length=1, max_length=120), BeforeValidator(_nfkc), AfterValidator(_kana)
+    ]
     staff_id: OptionalId = None
     menu_ids: Ids = []
 
@@ -401,8 +418,8 @@ class MenuInput(BaseModel):
 
     model_config = _STRICT
 
-    title_ja: Annotated[str, Field(min_length=1, max_length=120), AfterValidator(_nfkc)]
-    title_en: Annotated[str, Field(min_length=1, max_length=120), AfterValidator(_nfkc)]
+    title_ja: Annotated[str, Field(min_length=1, max_length=120), BeforeValidator(_nfkc)]
+    title_en: Annotated[str, Field(min_length=1, max_length=120), BeforeValidator(_nfkc)]
     description_ja: Annotated[str, Field(max_length=2000)] = ""
     description_en: Annotated[str, Field(max_length=2000)] = ""
     mode: VisitMode
@@ -478,7 +495,7 @@ class ExceptionInput(BaseModel):
     end: Annotated[Minute | None, BeforeValidator(_blank_is_none), Field(validate_default=True)] = (
         None
     )
-    note: Annotated[str, Field(max_length=200), AfterValidator(_nfkc)] = ""
+    note: Annotated[str, Field(max_length=200), BeforeValidator(_nfkc)] = ""
 
     @field_validator("end")
     @classmethod

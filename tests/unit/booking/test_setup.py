@@ -248,3 +248,39 @@ def test_upcoming_holidays_say_which_are_opened() -> None:
         date(2030, 1, 1), open_on_holidays=True, extra_days=(), within=timedelta(days=20)
     )
     assert all(h.opened for h in everything)
+
+
+# Characters that NFKC expands (㍿ → 株式会社, ﬀ → ff), widens or drops, among ordinary ones.
+TYPED = st.text(
+    alphabet=st.sampled_from("㍿ﬀﾐﾎﾝ ａｂ１２３-ー〒みほんabcxyz019 　\t、,"), max_size=260
+) | st.text(max_size=80)
+COLUMNS = {
+    "name": 200,
+    "name_kana": 200,
+    "postal_code": 8,
+    "address": 300,
+    "phone": 20,
+    "time_zone": 64,
+    "slug": 64,
+}
+
+
+@given(st.sampled_from(sorted(COLUMNS)), TYPED)
+def test_whatever_is_typed_a_parsed_profile_fits_the_database(field: str, typed: str) -> None:
+    refused: set[str] = set()
+    try:
+        profile = setup.parse(setup.ClinicProfile, {**PROFILE, field: typed})
+    except setup.SetupInvalid as error:
+        refused = set(error.by_field())
+    else:
+        assert len(getattr(profile, field)) <= COLUMNS[field]
+    assert refused <= {field}
+
+
+@given(st.sampled_from(["title_ja", "title_en"]), TYPED)
+def test_whatever_is_typed_a_parsed_menu_title_fits_the_database(field: str, typed: str) -> None:
+    try:
+        menu = setup.parse(setup.MenuInput, {**MENU, field: typed})
+    except setup.SetupInvalid:
+        return
+    assert 1 <= len(getattr(menu, field)) <= 120
