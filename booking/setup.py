@@ -181,6 +181,10 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "Enter a date from today up to two years ahead",
     ),
     "unknown_choice": ("選択肢から選んでください", "Choose one of the options"),
+    "not_offered": (
+        "この医師はこのメニューを担当していません。先に医師の担当メニューに加えてください",
+        "This practitioner does not offer this menu; add it to their menus first",
+    ),
     "staff_taken": (
         "このスタッフアカウントはほかの医師に結び付けられています",
         "This staff account is already linked to another practitioner",
@@ -722,13 +726,16 @@ async def hours_row(practitioner: Practitioner, hours_id: str) -> WeeklyHours | 
 async def add_hours(
     clinic: Clinic, practitioner: Practitioner, data: HoursInput
 ) -> list[WeeklyHours]:
-    """Add the range on each chosen weekday. A range that overlaps one already set for the same
-    menu (or for all menus) on that weekday is refused, so every range stays readable."""
+    """Add the range on each chosen weekday, for all menus or for one the practitioner offers.
+    A range that overlaps one already set for the same menu (or for all menus) on that weekday
+    is refused, so every range stays readable."""
     menu = None
     if data.menu_id is not None:
         menu = await Menu.get_or_none(id=data.menu_id, clinic=clinic)
         if menu is None:
             raise invalid("menu_id", "unknown_choice")
+        if not await menu.practitioners.filter(id=practitioner.id).exists():
+            raise invalid("menu_id", "not_offered")
     existing = await WeeklyHours.filter(
         practitioner=practitioner, weekday__in=data.weekdays, menu_id=data.menu_id
     )

@@ -309,7 +309,7 @@ async def hours(request: Request) -> Response:
             "clinic": clinic,
             "practitioner": practitioner,
             "rows": await setup.hours_of_practitioner(practitioner),
-            "menus": await setup.menus(clinic),
+            "menus": [m for m in await setup.menus(clinic) if _offers(m, practitioner)],
             "weekdays": WEEKDAYS,
             "clock_text": setup.clock_text,
             "values": values,

@@ -602,3 +602,24 @@ def test_the_api_shows_the_set_up_to_the_admin_only(
     assert refused.status_code == 403
     assert refused.headers["content-type"] == "application/problem+json"
     assert browser.get("/api/v1/staff/clinic").status_code == 401
+
+
+def test_hours_for_one_menu_replace_the_general_hours_for_it(
+    admin: TestClient, world: World, clock: FakeClock
+) -> None:
+    async def seed() -> tuple[str, str, str]:
+        clinic = await Clinic.get(id=world.clinic_a)
+        menu, doctor = await make_menu(clinic, minutes=30, every_day=(9 * 60, 10 * 60))
+        other, _ = await make_menu(clinic)
+        return str(menu.id), str(doctor.id), str(other.id)
+
+    menu_id, doctor_id, other_menu = in_db(admin, seed)
+    page = f"/staff/clinic/practitioners/{doctor_id}/hours"
+    every_day = [str(d) for d in range(7)]
+    form = {"weekdays": every_day, "start": "14:00", "end": "15:00"}
+    not_offered = post(admin, page, {**form, "menu_id": other_menu}, page)
+    assert not_offered.status_code == 422
+    assert "担当していません" in not_offered.text
+    assert post(admin, page, {**form, "menu_id": menu_id}, page).status_code == 303
+    monday = next_weekday(clock.now.astimezone(TOKYO).date(), 0)
+    assert slot_times(admin, menu_id, monday) == ["14:00", "14:30"]
