@@ -54,6 +54,7 @@ from booking.models import (
     VisitMode,
     WeeklyHours,
 )
+from booking.service import parse_id
 
 # MHLW online-consult rules a menu may apply, by code (defined in booking.eligibility).
 ONLINE_RULE_CODES: Final = tuple(ONLINE_RULES)
@@ -552,13 +553,6 @@ async def update_clinic(clinic: Clinic, profile: ClinicProfile) -> list[str]:
 # --- practitioners --------------------------------------------------------------------------
 
 
-def _key(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
-
-
 def _menus_of(practitioner: Practitioner) -> fields.ManyToManyRelation[Menu]:
     """The reverse side of ``Menu.practitioners`` (declared there, so untyped here)."""
     return practitioner.menus  # type: ignore[attr-defined, no-any-return]
@@ -574,7 +568,7 @@ async def practitioners(clinic: Clinic) -> list[Practitioner]:
 
 
 async def practitioner_of(clinic: Clinic, practitioner_id: str) -> Practitioner | None:
-    key = _key(practitioner_id)
+    key = parse_id(practitioner_id)
     return await Practitioner.get_or_none(id=key, clinic=clinic) if key else None
 
 
@@ -659,7 +653,7 @@ async def menus(clinic: Clinic) -> list[Menu]:
 
 
 async def menu_of(clinic: Clinic, menu_id: str) -> Menu | None:
-    key = _key(menu_id)
+    key = parse_id(menu_id)
     return await Menu.get_or_none(id=key, clinic=clinic) if key else None
 
 
@@ -719,7 +713,7 @@ async def hours_of_practitioner(practitioner: Practitioner) -> list[WeeklyHours]
 
 
 async def hours_row(practitioner: Practitioner, hours_id: str) -> WeeklyHours | None:
-    key = _key(hours_id)
+    key = parse_id(hours_id)
     return await WeeklyHours.get_or_none(id=key, practitioner=practitioner) if key else None
 
 
@@ -771,7 +765,7 @@ async def upcoming_exceptions(clinic: Clinic, today: date) -> list[HoursExceptio
 
 
 async def exception_of(clinic: Clinic, exception_id: str) -> HoursException | None:
-    key = _key(exception_id)
+    key = parse_id(exception_id)
     return await HoursException.get_or_none(id=key, clinic=clinic) if key else None
 
 
