@@ -41,6 +41,8 @@ from booking.models import (
 
 CELL: Final = timedelta(minutes=5)
 HOLD_FOR: Final = timedelta(minutes=10)
+# A patient still answering the questionnaire keeps the seat, up to this long after holding it.
+HOLD_AT_MOST: Final = timedelta(minutes=60)
 MAX_OVERBOOK: Final = 3  # extra patients staff may squeeze into one slot
 ACTIVE: Final = (
     AppointmentStatus.HELD,
@@ -423,6 +425,34 @@ async def _own(appointment_id: str, account_id: str) -> Appointment:
     if appointment is None:
         raise AppointmentNotFound()
     return appointment
+
+
+async def extend_hold(
+    appointment: Appointment, *, now: datetime, hold_for: timedelta = HOLD_FOR
+) -> bool:
+    """Keep a live hold ``hold_for`` from now (never past HOLD_AT_MOST after it began), for a
+    patient who is still working through the steps. False when it is no longer a live hold."""
+    if appointment.status is not AppointmentStatus.HELD or appointment.hold_expires_at is None:
+        return False
+    until = min(now + hold_for, appointment.created_at + HOLD_AT_MOST)
+    if until <= appointment.hold_expires_at:
+        return appointment.hold_expires_at > now
+    async with in_transaction() as conn:
+        kept = (
+            await Appointment.filter(
+                id=appointment.id, status=AppointmentStatus.HELD, hold_expires_at__gt=now
+            )
+            .using_db(conn)
+            .update(hold_expires_at=until, updated_at=now)
+        )
+        if kept:
+            await (
+                SeatClaim.filter(appointment_id=appointment.id)
+                .using_db(conn)
+                .update(expires_at=until)
+            )
+    await appointment.refresh_from_db()
+    return bool(kept)
 
 
 async def cancel(appointment: Appointment, *, now: datetime, by_staff: bool = False) -> Appointment:

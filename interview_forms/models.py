@@ -63,10 +63,10 @@ class FormResponse(Model):
     appointment_id = fields.UUIDField(null=True, db_index=True)
     status = fields.CharEnumField(ResponseStatus, max_length=12, default=ResponseStatus.IN_PROGRESS)
     section = fields.IntField(default=0)  # where the patient is (one section per screen)
-    answers = SealedJSONField()  # {linkId path: [raw values]} as the patient left them
-    response = SealedJSONField(null=True)  # the FHIR R4 QuestionnaireResponse, once completed
-    structured = SealedJSONField(null=True)  # flat copy (path → values) for the doctor's view
-    outcomes = SealedJSONField(null=True)  # routing outcomes that fired (codes, messages)
+    answers: Any = SealedJSONField()  # {linkId path: [raw values]} as the patient left them
+    response: Any = SealedJSONField(null=True)  # the FHIR R4 QuestionnaireResponse, once completed
+    structured: Any = SealedJSONField(null=True)  # flat copy (path → values) for the doctor's view
+    outcomes: Any = SealedJSONField(null=True)  # routing outcomes that fired (codes, messages)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
     completed_at = fields.DatetimeField(null=True)
@@ -86,7 +86,7 @@ class FormAttachment(Model):
     content_type = fields.CharField(max_length=40)
     size = fields.IntField()
     sha256 = fields.CharField(max_length=64)
-    data = SealedBytesField()
+    data: Any = SealedBytesField()
     created_at = fields.DatetimeField()
 
     class Meta:

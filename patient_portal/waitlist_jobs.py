@@ -51,7 +51,7 @@ async def watch_hold(queue: JobQueue, appointment: Appointment) -> None:
         HOLD_LAPSED,
         {"appointment_id": str(appointment.id)},
         run_at=appointment.hold_expires_at,
-        key=f"hold:lapse:{appointment.id}",
+        key=f"hold:lapse:{appointment.id}:{int(appointment.hold_expires_at.timestamp())}",
     )
 
 

@@ -15,6 +15,8 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from email.parser import BytesParser
+from email.policy import HTTP
 from http.cookies import CookieError, SimpleCookie
 from typing import Any, Final
 from urllib.parse import parse_qs
@@ -32,6 +34,7 @@ CSRF_FIELD: Final = "csrf_token"
 CSRF_HEADER: Final = b"x-csrf-token"
 UNSAFE: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_FORM_BYTES: Final = 1_048_576
+MAX_UPLOAD_BYTES: Final = 10 * 1_048_576  # multipart forms carry photos (8 MB each at most)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +139,7 @@ class CsrfMiddleware:
         state["auth"] = context
 
         if scope["method"] in UNSAFE and self._needs_token(scope, context):
-            body, receive = await _buffer(receive)
+            body, receive = await _buffer(receive, _limit(scope))
             if body is None:
                 await self.refuse(scope, receive, send)
                 return
@@ -171,7 +174,7 @@ class CsrfMiddleware:
         return True
 
 
-async def _buffer(receive: Receive) -> tuple[bytes | None, Receive]:
+async def _buffer(receive: Receive, limit: int) -> tuple[bytes | None, Receive]:
     """Read the whole body (None if it is too large) and give a receive that replays it."""
     chunks: list[bytes] = []
     size = 0
@@ -182,7 +185,7 @@ async def _buffer(receive: Receive) -> tuple[bytes | None, Receive]:
             break
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_FORM_BYTES:
+        if size > limit:
             return None, receive
         chunks.append(chunk)
         more = message.get("more_body", False)
@@ -199,6 +202,32 @@ async def _buffer(receive: Receive) -> tuple[bytes | None, Receive]:
     return body, replay
 
 
+def _content_type(scope: Scope) -> bytes:
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            return bytes(value)
+    return b""
+
+
+def _limit(scope: Scope) -> int:
+    multipart = _content_type(scope).split(b";")[0].strip() == b"multipart/form-data"
+    return MAX_UPLOAD_BYTES if multipart else MAX_FORM_BYTES
+
+
+def _multipart_field(content_type: bytes, body: bytes, name: str) -> str:
+    """One text field of a multipart/form-data body (the standard library's MIME parser)."""
+    message = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + content_type + b"\r\n\r\n" + body
+    )
+    if not message.is_multipart():
+        return ""
+    for part in message.iter_parts():
+        if part.get_param("name", header="content-disposition") == name:
+            content = part.get_payload(decode=True)
+            return content.decode("utf-8", "replace").strip() if isinstance(content, bytes) else ""
+    return ""
+
+
 def _presented_token(scope: Scope, body: bytes) -> str:
     content_type = b""
     for name, value in scope.get("headers", []):
@@ -206,8 +235,11 @@ def _presented_token(scope: Scope, body: bytes) -> str:
             return str(value.decode("latin-1"))
         if name == b"content-type":
             content_type = value
-    if content_type.split(b";")[0].strip() == b"application/x-www-form-urlencoded":
+    kind = content_type.split(b";")[0].strip()
+    if kind == b"application/x-www-form-urlencoded":
         values = parse_qs(body.decode("latin-1"), max_num_fields=200).get(CSRF_FIELD)
         if values:
             return values[0]
+    if kind == b"multipart/form-data":
+        return _multipart_field(content_type, body, CSRF_FIELD)
     return ""

@@ -16,7 +16,7 @@ from booking import service as booking
 from booking.calendar import appointment_ics
 from booking.errors import BookingRefused, SlotUnavailable
 from booking.models import Appointment, AppointmentStatus, Clinic
-from patient_portal import appointment_links
+from patient_portal import appointment_links, questionnaire_gate
 from patient_portal.accounts import service as accounts
 from patient_portal.appointment_messages import (
     CANCELLED,
@@ -269,6 +269,8 @@ async def confirm(request: Request) -> Response:
         "patients": patients,
         "zone": zone,
         "error": None,
+        "questionnaire": await questionnaire_gate.questionnaire_needed(appointment) is not None,
+        "answered_for": await questionnaire_gate.answered_by(appointment),
     }
     if request.method == "GET":
         if appointment.status is not AppointmentStatus.HELD:
@@ -280,9 +282,17 @@ async def confirm(request: Request) -> Response:
         await authorize(
             request, principal, Action.APPOINTMENT_BOOK, Resource("patient", patient_id=patient_id)
         )
+    now = clock(request)
+    if appointment.status is AppointmentStatus.HELD:
+        answers = await questionnaire_gate.answered(appointment, patient_id)
+        if answers is None:  # the menu's questionnaire comes first, for the patient chosen
+            await questionnaire_gate.begin(appointment, patient_id, now)
+            return redirect(f"/appointments/{appointment.id}/questionnaire")
+        if not isinstance(answers, bool) and questionnaire_gate.online_blocked(menu, answers):
+            return redirect(f"/appointments/{appointment.id}/questionnaire/done")
     try:
         booked = await booking.confirm(
-            str(appointment.id), account_id=principal.id, patient_id=patient_id, now=clock(request)
+            str(appointment.id), account_id=principal.id, patient_id=patient_id, now=now
         )
     except BookingRefused as error:
         context["error"] = message(request, booking_text(error))
