@@ -72,6 +72,14 @@ class Coding:
     code: str
     system: str | None = None
     display: str | None = None
+    translations: tuple[tuple[str, str], ...] = ()  # (language, display), FHIR translation ext.
+
+    def display_in(self, language: str) -> str | None:
+        """The display in ``language`` ("en") when translated, else the display as written."""
+        for lang, text in self.translations:
+            if lang.split("-")[0] == language:
+                return text
+        return self.display
 
     def matches(self, other: Coding) -> bool:
         if self.code != other.code:
@@ -85,7 +93,44 @@ class Coding:
         out["code"] = self.code
         if self.display is not None:
             out["display"] = self.display
+            if self.translations:
+                out["_display"] = {"extension": [_translation(*t) for t in self.translations]}
         return out
+
+
+TRANSLATION = "http://hl7.org/fhir/StructureDefinition/translation"
+
+
+def _translation(language: str, text: str) -> dict[str, JSON]:
+    parts = [{"url": "lang", "valueCode": language}, {"url": "content", "valueString": text}]
+    return {"url": TRANSLATION, "extension": parts}
+
+
+def _translations(element: JSON) -> tuple[tuple[str, str], ...]:
+    """Well-formed FHIR translation extensions of a primitive's ``_element``; others are dropped."""
+    if not isinstance(element, dict) or not isinstance(element.get("extension"), list):
+        return ()
+    out: list[tuple[str, str]] = []
+    for entry in element["extension"]:
+        if not isinstance(entry, dict) or entry.get("url") != TRANSLATION:
+            continue
+        parts = entry.get("extension")
+        values = (
+            {p.get("url"): p for p in parts if isinstance(p, dict)}
+            if isinstance(parts, list)
+            else {}
+        )
+        language = values.get("lang", {}).get("valueCode")
+        text = values.get("content", {}).get("valueString")
+        well_formed = isinstance(text, str) and not is_blank(text)
+        if (
+            isinstance(language, str)
+            and _is_code(language)
+            and isinstance(text, str)
+            and well_formed
+        ):
+            out.append((language, text))
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +324,9 @@ def _coding(raw: JSON) -> Python:
     system = raw.get("system")
     if system is not None and not _is_uri(system):
         raise InvalidValue("invalid-type")
-    return Coding(code=raw["code"], system=system, display=_optional_text(raw.get("display")))
+    display = _optional_text(raw.get("display"))
+    translations = _translations(raw.get("_display")) if display is not None else ()
+    return Coding(code=raw["code"], system=system, display=display, translations=translations)
 
 
 def _quantity(raw: JSON) -> Python:
