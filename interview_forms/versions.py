@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -38,9 +39,9 @@ import yaml
 from tortoise.transactions import in_transaction
 
 from .definition import Questionnaire, parse_document
-from .engine import evaluate
+from .engine import answers_from_response, evaluate
 from .errors import DefinitionError, InterviewFormError, Problem
-from .models import QuestionnaireVersion, VersionStatus
+from .models import FormResponse, QuestionnaireVersion, ResponseStatus, VersionStatus
 from .validate import Validation, validate
 from .values import JSON
 
@@ -81,6 +82,11 @@ _TEXT: Final[dict[str, tuple[str, str]]] = {
 def _problem(code: str, link_id: str | None = None, **params: object) -> Problem:
     ja, en = _TEXT[code]
     return Problem(code, link_id, ja.format(**params), en.format(**params))
+
+
+def tests_problem(detail: str) -> Problem:
+    """The problem of test cases that are not even JSON (``detail`` says where)."""
+    return _problem("tests-invalid", detail=detail)
 
 
 class VersionRefused(InterviewFormError):
@@ -555,12 +561,11 @@ async def key_versions(clinic_id: str, key: str) -> KeySummary | None:
 
 async def clinic_version(clinic_id: str, version_id: str) -> QuestionnaireVersion | None:
     """The clinic's version with this id; ``None`` for another clinic's or a malformed id."""
-    if not re.fullmatch(r"[0-9a-fA-F-]{32,36}", version_id):
-        return None
     try:
-        return await QuestionnaireVersion.get_or_none(id=version_id, clinic_id=clinic_id)
-    except (ValueError, TypeError):
+        key = uuid.UUID(version_id)
+    except ValueError:
         return None
+    return await QuestionnaireVersion.get_or_none(id=key, clinic_id=clinic_id)
 
 
 async def published_version(clinic_id: str, key: str) -> QuestionnaireVersion | None:
@@ -608,3 +613,52 @@ def key_from(data: dict[str, JSON] | None) -> str | None:
         if isinstance(candidate, str) and KEY.match(candidate.lower()):
             return candidate.lower()
     return None
+
+
+# --- the doctor's view: an appointment's completed answers ---------------------------------------
+
+
+async def appointment_responses(
+    clinic_id: str, appointment_id: str
+) -> tuple[FormResponse, FormResponse | None] | None:
+    """The newest completed response of an appointment at this clinic, with the same patient's
+    completed response to the same questionnaire key before it (for "changed since last time").
+    """
+    try:
+        key = uuid.UUID(appointment_id)
+    except ValueError:
+        return None
+    current = (
+        await FormResponse.filter(
+            clinic_id=clinic_id, appointment_id=key, status=ResponseStatus.COMPLETED
+        )
+        .order_by("-completed_at")
+        .prefetch_related("questionnaire")
+        .first()
+    )
+    if current is None:
+        return None
+    previous = (
+        await FormResponse.filter(
+            clinic_id=clinic_id,
+            patient_id=current.patient_id,
+            status=ResponseStatus.COMPLETED,
+            questionnaire__key=current.questionnaire.key,
+            completed_at__lt=current.completed_at,
+        )
+        .exclude(id=current.id)
+        .order_by("-completed_at")
+        .prefetch_related("questionnaire")
+        .first()
+    )
+    return current, previous
+
+
+def answers_of(response: FormResponse) -> tuple[Questionnaire, dict[str, JSON]]:
+    """The definition a response answered and its answers in the engine's shape (from the
+    stored QuestionnaireResponse when there is one: what the server accepted)."""
+    questionnaire = definition(response.questionnaire)
+    if isinstance(response.response, dict):
+        return questionnaire, answers_from_response(questionnaire, response.response)
+    answers = response.answers if isinstance(response.answers, dict) else {}
+    return questionnaire, dict(answers)
