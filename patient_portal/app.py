@@ -39,6 +39,7 @@ from patient_portal.templating import build_templates
 from patient_portal.views import (  # noqa: F401 - register on `api`
     api_booking,
     api_clinic_setup,
+    api_forms,
     api_identity,
 )
 from patient_portal.views import booking as booking_views

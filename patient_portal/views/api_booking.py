@@ -14,6 +14,7 @@ from booking import service as booking
 from booking import waitlist
 from booking.errors import BookingRefused, SlotTaken
 from booking.models import Appointment, AppointmentStatus, Clinic
+from patient_portal import questionnaire_gate
 from patient_portal.api.v1 import api
 from patient_portal.appointment_messages import (
     CHANGED,
@@ -21,7 +22,7 @@ from patient_portal.appointment_messages import (
     schedule_messages,
 )
 from patient_portal.auth.policy import Action, Resource
-from patient_portal.problems import NOT_FOUND, VALIDATION, Problem, Text, for_status
+from patient_portal.problems import CONFLICT, NOT_FOUND, VALIDATION, Problem, Text, for_status
 from patient_portal.views.booking import after_cancel, appointment_resource, clock
 from patient_portal.views.common import authorize, record, require
 from patient_portal.waitlist_jobs import watch_hold
@@ -269,6 +270,28 @@ async def post_confirm(request: Request, body: ConfirmIn) -> AppointmentOut:
             VALIDATION,
             Text("この方はこのアカウントの患者ではありません", "Not a patient of this account"),
         )
+    if appointment.status is AppointmentStatus.HELD:
+        answered = await questionnaire_gate.answered(appointment, body.patient_id)
+        if answered is None:
+            raise Problem(
+                CONFLICT,
+                Text(
+                    "先に問診票にお答えください",
+                    "Please answer the questionnaire before booking",
+                ),
+                extensions={
+                    "questionnaire": f"/api/v1/appointments/{appointment.id}/questionnaire"
+                },
+            )
+        menu = await appointment.menu
+        if not isinstance(answered, bool) and questionnaire_gate.online_blocked(menu, answered):
+            raise Problem(
+                CONFLICT,
+                Text(
+                    "問診の回答から、この診療はオンラインでは受けられません",
+                    "From the answers, this visit cannot take place online",
+                ),
+            )
     try:
         booked = await booking.confirm(
             str(appointment.id),

@@ -76,6 +76,14 @@ BODIES: dict[str, dict[str, Any]] = {
         "first_day": "2030-01-07",
         "last_day": "2030-01-07",
     },
+    "/api/v1/appointments/{appointment_id}/questionnaire": {
+        "patient_id": "someone else",
+        "answers": {"fever": True},
+    },
+    "/api/v1/appointments/{appointment_id}/questionnaire/submit": {
+        "patient_id": "someone else",
+        "answers": {"fever": True},
+    },
     "/api/v1/appointments/{appointment_id}/reschedule": {
         "practitioner_id": "00000000-0000-4000-8000-00000000feed",
         "start": "2030-01-07T10:00:00+09:00",
