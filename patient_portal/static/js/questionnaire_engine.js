@@ -20,10 +20,11 @@
 //   literals (numbers, 'strings', true, false, {}), %resource, %context, member access
 //   (item, answer, linkId, value → value[x], any other key), indexer [n];
 //   functions where(), select(), repeat(), exists(), empty(), count(), first(), last(), not(),
-//   iif(), round(n), power(n), sqrt(), abs(), floor(), ceiling(), sum();
+//   iif(), round(decimals), power(n), sqrt(), abs(), floor(), ceiling(), sum();
 //   operators * / div mod + - & | < > <= >= = != and or xor implies, unary minus, parentheses.
 // Arithmetic needs single values; an empty operand gives no value, division by zero gives no
-// value, anything outside the subset gives no value. Numbers are IEEE doubles (the server uses
+// value, power() of a negative base or to a fractional exponent gives no value (as fhirpathpy),
+// anything outside the subset gives no value. Numbers are IEEE doubles (the server uses
 // decimals: results can differ in the last digits, which is why vectors round).
 
 const WHITESPACE =
@@ -968,8 +969,9 @@ function arithmetic(op, left, right) {
       return b === 0 ? [] : [a / b];
     case "div":
       return b === 0 ? [] : [Math.trunc(a / b)];
-    case "mod":
-      return b === 0 ? [] : [a % b];
+    case "mod": // integers: the sign of the divisor (as Python); decimals: of the dividend
+      if (b === 0) return [];
+      return [Number.isInteger(a) && Number.isInteger(b) ? a - b * Math.floor(a / b) : a % b];
     default:
       throw new Error(`FHIRPath: ${op}`);
   }
@@ -1016,11 +1018,15 @@ function comparison(op, left, right) {
   return [{ "<": order < 0, ">": order > 0, "<=": order <= 0, ">=": order >= 0 }[op]];
 }
 
+// round(n) as fhirpathpy does it: half to even on the decimal value. Doubles only approximate the
+// decimal, so the scaled value is first cut to 15 significant digits.
 function roundTo(value, digits) {
   const factor = 10 ** digits;
-  const scaled = Math.abs(value) * factor;
-  const rounded = Math.round(Number(scaled.toPrecision(15))) / factor;
-  return value < 0 ? -rounded : rounded;
+  const scaled = Number((value * factor).toPrecision(15));
+  const floor = Math.floor(scaled);
+  const rest = scaled - floor;
+  const rounded = rest > 0.5 || (rest === 0.5 && floor % 2 !== 0) ? floor + 1 : floor;
+  return rounded / factor;
 }
 
 const NUMBER_FUNCTIONS = {
@@ -1071,14 +1077,15 @@ function call(node, input, env) {
       return [input.reduce((a, b) => a + b, 0)];
     }
     case "round": {
+      if (node.args.length !== 1) throw new Error("FHIRPath: round() takes the number of decimals");
       const x = singleNumber(input);
-      const digits = node.args.length ? singleNumber(arg(0, input)) : 0;
-      return x === undefined ? [] : [roundTo(x, digits)];
+      const digits = singleNumber(arg(0, input));
+      return x === undefined || digits === undefined ? [] : [roundTo(x, digits)];
     }
     case "power": {
       const x = singleNumber(input);
       const y = singleNumber(arg(0, input));
-      if (x === undefined || y === undefined) return [];
+      if (x === undefined || y === undefined || x < 0 || !Number.isInteger(y)) return [];
       const result = x ** y;
       return Number.isFinite(result) ? [result] : [];
     }

@@ -272,6 +272,9 @@ class Generator:
         if kind in ("choice", "open-choice"):
             if options and "valueInteger" in options[0]:
                 return rng.randint(0, 5)
+            codes = [o["valueCoding"]["code"] for o in options if "valueCoding" in o]
+            if codes and rng.random() < 0.6:
+                return rng.choice(codes)
             return rng.choice(
                 ["a", "b", "c", "z", {"system": SYSTEM, "code": "b"}, {"code": "a"}, "自由記述"]
             )

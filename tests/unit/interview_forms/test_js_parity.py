@@ -17,10 +17,12 @@ from typing import Any
 
 from interview_forms import evaluate, from_fhir
 
-from .generate import random_case
+from .generate import Generator, random_case
 
 REPO = Path(__file__).resolve().parents[3]
+TEMPLATES = REPO / "interview_forms" / "templates"
 CASES = 400
+TEMPLATE_CASES = 60
 
 
 def python_verdict(questionnaire: dict[str, Any], answers: dict[str, Any]) -> dict[str, Any]:
@@ -50,6 +52,11 @@ def test_python_and_javascript_agree_on_random_cases() -> None:
     assert node is not None, "node is not installed: the JS evaluator cannot be checked"
     rng = random.Random(20260401)  # noqa: S311 - reproducible test data, not secrets
     cases = [random_case(rng, integer_calculations=True) for _ in range(CASES)]
+    for path in sorted(TEMPLATES.glob("*.json")):  # the built-in forms, with random answers
+        template = json.loads(path.read_text(encoding="utf-8"))
+        cases += [
+            (template, Generator(rng).answers(template["item"])) for _ in range(TEMPLATE_CASES)
+        ]
     payload = json.dumps([{"questionnaire": q, "answers": a} for q, a in cases])
     result = subprocess.run(
         [node, "tests/js/evaluate_stdin.mjs"],
@@ -62,7 +69,7 @@ def test_python_and_javascript_agree_on_random_cases() -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     verdicts = json.loads(result.stdout)
-    assert len(verdicts) == CASES
+    assert len(verdicts) == len(cases) >= CASES
     disagreements = []
     for number, ((questionnaire, answers), js) in enumerate(zip(cases, verdicts, strict=True)):
         expected = normalised(python_verdict(questionnaire, answers))
