@@ -470,3 +470,40 @@ def test_every_built_in_template_can_be_created_and_published(
             follow_redirects=False,
         )
         assert published.status_code == 303, template.name
+
+
+def test_the_demo_questionnaires_are_published_and_linked_to_the_demo_menus(
+    settings: Settings, world: World
+) -> None:
+    from booking.models import Menu
+    from patient_portal.demo_forms import DEMO_QUESTIONNAIRES, seed_demo_questionnaires
+    from tests.support.booking import make_menu
+
+    async def run() -> tuple[list[str], list[str], str | None, str | None]:
+        with use_keyring(keyring_for(settings.key_file, production=False)):
+            async with database(settings, global_fallback=False):
+                clinic = await Clinic.get(id=world.clinic_a)
+                first_visit, _ = await make_menu(clinic)
+                await Menu.filter(id=first_visit.id).update(title_ja="内科 初診(対面)")
+                chosen, _ = await make_menu(clinic)
+                await Menu.filter(id=chosen.id).update(
+                    title_ja="花粉症 オンライン初診", questionnaire_id="clinic-choice"
+                )
+                published = await seed_demo_questionnaires(world.clinic_a)
+                again = await seed_demo_questionnaires(world.clinic_a)
+                keys = await versions.clinic_versions(world.clinic_a)
+                for found in keys:
+                    if found.key in DEMO_QUESTIONNAIRES:
+                        assert found.published is not None
+                        _, results = versions.results_of(found.published)
+                        assert results
+                        assert all(r.passed for r in results), found.key
+                linked = await Menu.get(id=first_visit.id)
+                kept = await Menu.get(id=chosen.id)
+                return published, again, linked.questionnaire_id, kept.questionnaire_id
+
+    published, again, linked, kept = run_sync(run())
+    assert sorted(published) == sorted(DEMO_QUESTIONNAIRES)
+    assert again == []
+    assert linked == "naika-shoshin"
+    assert kept == "clinic-choice"  # a clinic's own choice is not overwritten
