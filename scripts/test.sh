@@ -50,6 +50,8 @@ step() {
 }
 
 step "Chromium (browser tests)" apt_install chromium
+# The browser's questionnaire evaluator runs the shared vectors under Node's own test runner.
+command -v node >/dev/null || step "Node.js (evaluator tests)" apt_install nodejs
 step "PostgreSQL" ensure_postgres
 step "Redis" ensure_redis
 step "ruff check" ruff check .

@@ -36,6 +36,7 @@ from patient_portal.views.common import (
     record,
     redirect,
     require,
+    safe_next,
 )
 from patient_portal.waitlist_jobs import seat_freed, watch_hold
 
@@ -434,7 +435,9 @@ async def set_status(request: Request) -> Response:
         request, principal, "appointment.status", resource, detail={"status": status.value}
     )
     local_day = appointment.starts_at.astimezone(ZoneInfo((await appointment.clinic).time_zone))
-    return redirect(f"/staff/schedule?day={local_day.date().isoformat()}")
+    back = f"/staff/schedule?day={local_day.date().isoformat()}"
+    after = safe_next(form.get("next"), back)
+    return redirect(after if after.startswith("/staff/") else back)
 
 
 async def reschedule(request: Request) -> Response:

@@ -309,6 +309,30 @@ def test_the_day_view_opens_on_today_in_the_clinics_zone_with_status_actions(
     assert f"practitioner={seeded.aoki}&amp;view=day&amp;day=2025-04-08" in html  # previous
     assert f"practitioner={seeded.aoki}&amp;view=day&amp;day=2025-04-10" in html  # next
     assert f"practitioner={seeded.aoki}&amp;view=week&amp;day=2025-04-09" in html
+    # A status button brings the doctor back to this calendar, not to the reception list.
+    back = re.search(r'name="next" value="([^"]+)"', wed)
+    assert back
+    moved = client.post(
+        f"/staff/appointments/{seeded.appointments['wed']}/status",
+        data={
+            "status": "in_consult",
+            "next": back.group(1).replace("&amp;", "&"),
+            "csrf_token": re.findall(r'name="csrf_token" value="([^"]+)"', html)[-1],
+        },
+        follow_redirects=False,
+    )
+    assert moved.status_code == 303
+    assert moved.headers["location"].startswith("/staff/calendar")
+    elsewhere = client.post(
+        f"/staff/appointments/{seeded.appointments['wed']}/status",
+        data={
+            "status": "done",
+            "next": "https://evil.example/",
+            "csrf_token": re.findall(r'name="csrf_token" value="([^"]+)"', html)[-1],
+        },
+        follow_redirects=False,
+    )
+    assert elsewhere.headers["location"] == "/staff/schedule?day=2025-04-09"
 
 
 def test_the_day_view_offers_the_times_still_free(
