@@ -198,6 +198,7 @@ class Questionnaire:
     _by_link_id: Mapping[str, Item] = field(init=False, repr=False, compare=False)
     _parents: Mapping[str, str | None] = field(init=False, repr=False, compare=False)
     _order: Mapping[str, int] = field(init=False, repr=False, compare=False)
+    _dependents: Mapping[str, frozenset[str]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_link_id: dict[str, Item] = {}
@@ -217,6 +218,13 @@ class Questionnaire:
         object.__setattr__(self, "_by_link_id", by_link_id)
         object.__setattr__(self, "_parents", parents)
         object.__setattr__(self, "_order", order)
+        dependents: dict[str, set[str]] = {}
+        for item in self.walk():
+            for condition in item.enable_when:
+                dependents.setdefault(condition.question, set()).add(item.link_id)
+            for child in item.items:
+                dependents.setdefault(item.link_id, set()).add(child.link_id)
+        object.__setattr__(self, "_dependents", {k: frozenset(v) for k, v in dependents.items()})
 
     @property
     def canonical(self) -> str | None:
@@ -233,6 +241,17 @@ class Questionnaire:
     def position(self, link_id: str) -> int:
         """Document order of the (first) item with this linkId."""
         return self._order[link_id]
+
+    def downstream(self, link_ids: set[str]) -> set[str]:
+        """``link_ids`` and every item whose enablement depends on them (conditions, parents)."""
+        out = set(link_ids)
+        frontier = list(link_ids)
+        while frontier:
+            for dependent in self._dependents.get(frontier.pop(), ()):
+                if dependent not in out:
+                    out.add(dependent)
+                    frontier.append(dependent)
+        return out
 
     def ancestors(self, link_id: str) -> list[str]:
         """linkIds of the enclosing items, nearest first."""

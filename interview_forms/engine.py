@@ -27,6 +27,7 @@ repeated until nothing changes (at most one round per calculated item, plus one)
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -98,6 +99,7 @@ class Evaluation:
     outcomes: tuple[Outcome, ...]
     instances: Mapping[str, int]
     disabled_with_answers: tuple[str, ...]
+    _run: _Run | None = field(default=None, repr=False, compare=False)
 
     def is_enabled(self, key: str) -> bool:
         return key in self.enabled
@@ -131,9 +133,21 @@ class SubmitResult:
         return self.response is not None
 
 
-def evaluate(questionnaire: Questionnaire, answers: Answers) -> Evaluation:
-    """Enablement, missing required items, invalid answers, computed values and outcomes."""
-    return _Run(questionnaire, answers).evaluation()
+def evaluate(
+    questionnaire: Questionnaire, answers: Answers, *, previous: Evaluation | None = None
+) -> Evaluation:
+    """Enablement, missing required items, invalid answers, computed values and outcomes.
+
+    With ``previous`` (an evaluation of the same definition, e.g. before the patient changed one
+    answer) the work is incremental: answers that did not change are not parsed again, and the
+    enablement of items that no changed answer can reach (through conditions and parents) is
+    reused. The result is always equal to a full evaluation. Definitions with calculated items
+    re-evaluate enablement fully (a calculation may read any answer).
+    """
+    base = previous._run if previous is not None else None
+    return _Run(
+        questionnaire, answers, base if base is not None and base.q is questionnaire else None
+    ).evaluation()
 
 
 def submit(
@@ -227,7 +241,9 @@ def answers_from_response(
 
 
 class _Run:
-    def __init__(self, questionnaire: Questionnaire, answers: Answers) -> None:
+    def __init__(
+        self, questionnaire: Questionnaire, answers: Answers, previous: _Run | None = None
+    ) -> None:
         self.q = questionnaire
         self.errors: list[AnswerError] = []
         self.nodes: list[_Node] = []  # document order, instance nodes included
@@ -239,9 +255,34 @@ class _Run:
         self.computed: dict[str, TypedValue] = {}
         self.enabled: dict[str, bool] = {}
         self.node_errors: dict[str, list[AnswerError]] = {}
+        self.reusable: dict[str, bool] = {}
+        changed: set[str] = set()
         for node in self.nodes:
-            if node.item.is_question and not node.instance:
+            if node.item.type == "group" or node.instance:
+                continue
+            old = previous.by_key.get(node.key) if previous is not None else None
+            if (
+                previous is not None
+                and old is not None
+                and node.item.is_question
+                and _same_json(old.raw, node.raw)
+            ):
+                self.values[node.key] = previous.values[node.key]
+                if node.key in previous.node_errors:
+                    self.node_errors[node.key] = previous.node_errors[node.key]
+            else:
                 self.values[node.key] = self._parse(node)
+                changed.add(node.item.link_id)
+        has_calculations = any(n.item.calculated_expression is not None for n in self.nodes)
+        if previous is not None and not has_calculations:
+            for key in previous.by_key.keys() ^ self.by_key.keys():
+                changed.add((previous.by_key.get(key) or self.by_key[key]).item.link_id)
+            stale = self.q.downstream(changed)
+            self.reusable = {
+                key: on
+                for key, on in previous.enabled.items()
+                if key in self.by_key and self.by_key[key].item.link_id not in stale
+            }
 
     def node(self, key: str) -> _Node:
         return self.by_key[key]
@@ -309,7 +350,13 @@ class _Run:
                     self.errors.append(AnswerError.of("not-answerable", key, item.link_id))
                 node.children = self._build_items(item.items, scope, prefix, node, indices)
             else:
-                node.raw = [v for v in (raw if isinstance(raw, list) else [raw]) if _present(v)]
+                given = raw if isinstance(raw, list) else [raw]
+                # Copies of mutable values: a later evaluation compares against them.
+                node.raw = [
+                    copy.deepcopy(v) if isinstance(v, dict | list) else v
+                    for v in given
+                    if _present(v)
+                ]
                 if item.items:  # children of a question (unsupported): evaluated, never answered
                     node.children = self._build_items(item.items, {}, prefix, node, indices)
         return out
@@ -416,7 +463,7 @@ class _Run:
             if computed == self.computed:
                 break
             self.computed = computed
-        self.enabled = {}
+        self.enabled = dict(self.reusable)
         for node in self.nodes:
             self._is_enabled(node)
         return self._result()
@@ -490,6 +537,7 @@ class _Run:
             outcomes=outcomes,
             instances=instances,
             disabled_with_answers=dropped,
+            _run=self,
         )
 
     def _order(self, key: str) -> int:
@@ -546,14 +594,13 @@ class _Run:
             if node.key not in enabled:
                 continue
             item = node.item
-            if item.is_repeating_group:
+            if item.is_repeating_group and node.children:
                 out[item.link_id] = [self._pruned_scope(i.children, enabled) for i in node.children]
             elif item.type == "group":
                 out.update(self._pruned_scope(node.children, enabled))
             elif node.raw and item.is_question:
-                out[item.link_id] = (
-                    list(node.raw) if len(node.raw) > 1 or item.repeats else node.raw[0]
-                )
+                single = len(node.raw) == 1 and not isinstance(node.raw[0], list)
+                out[item.link_id] = node.raw[0] if single else list(node.raw)
         return out
 
 
@@ -579,6 +626,17 @@ def _matches(operator: str, answer: TypedValue, expected: TypedValue) -> bool:
     if order is None:
         return False
     return {">": order > 0, "<": order < 0, ">=": order >= 0, "<=": order <= 0}.get(operator, False)
+
+
+def _same_json(a: JSON, b: JSON) -> bool:
+    """Equal JSON values of the same types (``1``, ``1.0`` and ``True`` are different answers)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same_json(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_json(a[k], b[k]) for k in a)
+    return bool(a == b)
 
 
 def _present(raw: JSON) -> bool:

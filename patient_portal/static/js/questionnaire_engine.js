@@ -505,7 +505,7 @@ class Run {
     this.computed = new Map();
     this.enabled = new Map();
     for (const node of this.nodes) {
-      if (node.item.isQuestion && !node.instance) this.values.set(node.key, this.parse(node));
+      if (node.item.type !== "group" && !node.instance) this.values.set(node.key, this.parse(node));
     }
   }
 

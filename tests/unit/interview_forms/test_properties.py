@@ -17,7 +17,7 @@ from interview_forms import (
 )
 from interview_forms.validate import response_problems, validate
 
-from .generate import random_case
+from .generate import Generator, random_case
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -77,3 +77,47 @@ def test_a_saved_response_resumes_to_the_same_response(rng: random.Random) -> No
     if result.response is not None:
         resumed = answers_from_response(questionnaire, result.response)
         assert submit(questionnaire, resumed).response == result.response
+
+
+@SETTINGS
+@given(st.randoms(use_true_random=False))
+def test_incremental_evaluation_equals_a_full_one(rng: random.Random) -> None:
+    document, answers = random_case(rng)
+    questionnaire = from_fhir(document)
+    previous = evaluate(questionnaire, answers)
+    fresh = Generator(rng).answers(document["item"])
+    changed = dict(answers)
+    for key in rng.sample(sorted(fresh), k=min(len(fresh), rng.randint(0, 2))):
+        changed[key] = fresh[key]
+    for key in rng.sample(sorted(changed), k=min(len(changed), rng.randint(0, 1))):
+        del changed[key]
+    assert evaluate(questionnaire, changed, previous=previous) == evaluate(questionnaire, changed)
+    # the same answers again: everything reused, nothing different
+    assert evaluate(questionnaire, changed, previous=previous) == evaluate(questionnaire, changed)
+
+
+def test_incremental_evaluation_is_safe_against_answers_changed_in_place() -> None:
+    questionnaire = from_fhir(
+        {
+            "resourceType": "Questionnaire",
+            "status": "draft",
+            "item": [
+                {"linkId": "w", "type": "quantity"},
+                {
+                    "linkId": "heavy",
+                    "type": "display",
+                    "enableWhen": [
+                        {
+                            "question": "w",
+                            "operator": ">",
+                            "answerQuantity": {"value": 100, "code": "kg"},
+                        }
+                    ],
+                },
+            ],
+        }
+    )
+    answers = {"w": {"value": 60, "code": "kg"}}
+    previous = evaluate(questionnaire, answers)
+    answers["w"]["value"] = 120  # the caller edits its own dict
+    assert evaluate(questionnaire, answers, previous=previous).is_enabled("heavy")
