@@ -12,7 +12,8 @@
 * **changes** since the patient's previous completed response to the same questionnaire key
   (compared by item key and readable answer, so a new version of the form still compares);
 * a concise Japanese text for the subjective (S) part of a SOAP note, one ``label: answer`` line
-  per answered item in document order, red flags and changes called out (English variant too).
+  per answered item in document order — consecutive plain "no" answers joined on one line as
+  ``label(-)``, the pertinent negatives — red flags and changes called out (English too).
   A label is the item's :data:`SUMMARY_LABEL` extension (e.g. 主訴) if it has one, else its text.
 """
 
@@ -47,6 +48,7 @@ class Line:
     red_flag: bool = False
     changed: bool = False
     previous: str | None = None  # the previous response's answer, when it changed
+    negative: bool = False  # a plain "no" (boolean false): written "label(-)" in the S text
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +200,7 @@ class _Walker:
                     answer,
                     depth,
                     red_flag=key in self.red,
+                    negative=all(v.value is False for v in values),
                     changed=changed,
                     previous=before.get(key) if changed and before is not None else None,
                 )
@@ -360,12 +363,24 @@ def _s_text(
     answered = 0
     changes: list[str] = []
     old = before if previous is not None else None
+    negatives: list[str] = []  # consecutive plain "no" answers, written on one line
+
+    def flush() -> None:
+        if negatives:
+            lines.append(("、" if lang == "ja" else ", ").join(f"{n}(-)" for n in negatives))
+            negatives.clear()
+
     for block in walker.blocks(old):
         for line in block.lines:
             if line.heading:
+                flush()
                 lines.append(f"〔{line.label}〕" if lang == "ja" else f"[{line.label}]")
                 continue
             answered += 1
+            if line.negative and not line.red_flag and not line.changed:
+                negatives.append(line.label)
+                continue
+            flush()
             mark = "⚠ " if line.red_flag else ""
             lines.append(f"{mark}{line.label}{words['colon']}{line.answer}")
             if line.changed:
@@ -375,6 +390,7 @@ def _s_text(
                     if lang == "ja"
                     else f"{line.label} ({was} → {line.answer})"
                 )
+        flush()
     if answered == 0:
         lines.append(words["none"])
     if changes:

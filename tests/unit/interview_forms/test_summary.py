@@ -135,11 +135,21 @@ def test_the_s_text_has_the_answers_given_and_not_the_disabled_ones() -> None:
     assert text.splitlines()[0] == "問診票: 内科 初診"
     assert "主訴: 発熱" in text
     assert "いつからですか: 昨日" in text
-    assert "熱はありますか: いいえ" in text
+    assert text.splitlines()[-1] == "熱はありますか(-)"  # a pertinent negative
     assert "39.9" not in text
     assert "temp" not in {line.key for line in summary.lines}
     assert "Fever" not in text
-    assert "熱はありますか: No" in summary.text("en")
+    assert "熱はありますか(-)" in summary.text("en")
+    changed = summarize(FORM, answers, previous=(FORM, {**answers, "fever": True}))
+    assert "熱はありますか: いいえ" in changed.text("ja")  # a changed "no" keeps its own line
+
+
+def test_consecutive_negatives_share_a_line() -> None:
+    summary = summarize(FORM, {"fever": False, "breath": False, "onset": "今朝"})
+    assert summary.text("ja").splitlines() == [
+        "いつからですか: 今朝",
+        "熱はありますか(-)、息苦しさはありますか(-)",
+    ]
 
 
 def test_red_flags_come_from_fired_outcomes_and_flagged_items() -> None:
