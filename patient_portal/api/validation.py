@@ -6,6 +6,7 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
+from booking.setup import MESSAGES as SETUP_MESSAGES  # the clinic set-up's own rules
 from patient_portal.problems import FieldError, Text
 
 # pydantic error type → (Japanese, English). {ctx keys} are filled from the error's context.
@@ -56,7 +57,7 @@ def field_errors(error: ValidationError, location: str) -> tuple[FieldError, ...
     for item in error.errors(include_url=False, include_input=False):
         path = ".".join([location, *(str(part) for part in item["loc"])])
         code = item["type"]
-        ja, en = MESSAGES.get(code, FALLBACK)
+        ja, en = MESSAGES.get(code) or SETUP_MESSAGES.get(code) or FALLBACK
         context: dict[str, Any] = dict(item.get("ctx") or {})
         result.append(FieldError(path, code, Text(_fill(ja, context), _fill(en, context))))
     return tuple(result)

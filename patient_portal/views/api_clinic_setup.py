@@ -1,6 +1,8 @@
-"""``/api/v1/staff/clinic``: the clinic's set-up as the administrator sees it, for integrations.
+"""``/api/v1/staff/…``: the clinic's set-up for its administrator, for integrations.
 
-Read-only for now: the pages under ``/staff/clinic`` change it (see views/clinic_setup.py).
+The same rules as the pages under ``/staff/clinic`` (views/clinic_setup.py): the bodies are
+booking.setup's input schemas, a refused change answers 422 with a message per field (Japanese
+and English) and writes nothing, and every change is recorded in the audit log.
 """
 
 from __future__ import annotations
@@ -10,13 +12,15 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 from starlette.requests import Request
+from starlette.responses import Response
 
 from booking import setup
 from booking.models import Clinic, HoursException, Menu, Practitioner, WeeklyHours
 from patient_portal.api.v1 import api
-from patient_portal.auth.policy import Action, Resource
+from patient_portal.auth.policy import Action, Principal, Resource
+from patient_portal.problems import NOT_FOUND, VALIDATION, FieldError, Problem, Text
 from patient_portal.views.booking import clock
-from patient_portal.views.common import authorize, require
+from patient_portal.views.common import authorize, identity, record, require
 
 
 class ProfileOut(BaseModel):
@@ -181,3 +185,266 @@ async def get_clinic_setup(request: Request) -> ClinicSetupOut:
         exceptions=[_exception(r) for r in rows],
         holidays=[HolidayOut(day=h.day, name=h.name, opened=h.opened) for h in holidays],
     )
+
+
+# --- changes ----------------------------------------------------------------------------------
+
+
+async def _admin(request: Request) -> tuple[Principal, Clinic]:
+    principal = require(request, "staff")
+    await authorize(
+        request,
+        principal,
+        Action.CLINIC_MANAGE,
+        Resource("clinic", clinic_ids=frozenset({principal.clinic_id})),
+    )
+    return principal, await Clinic.get(id=principal.clinic_id)
+
+
+def _refused(error: setup.SetupInvalid) -> Problem:
+    return Problem(
+        VALIDATION,
+        Text(error.message_ja, error.message_en),
+        errors=tuple(
+            FieldError(f"body.{p.field}", p.code, Text(p.message_ja, p.message_en))
+            for p in error.problems
+        ),
+    )
+
+
+async def _missing(request: Request, principal: Principal, kind: str, key: str) -> Problem:
+    """Not one of this clinic's: audited as refused, answered like a missing record."""
+    await authorize(request, principal, Action.CLINIC_MANAGE, Resource(kind, key or "-"))
+    return Problem(NOT_FOUND)
+
+
+def _resource(clinic: Clinic, kind: str, key: object) -> Resource:
+    return Resource(kind, str(key), clinic_ids=frozenset({str(clinic.id)}))
+
+
+async def _staff_ids(request: Request, clinic: Clinic) -> set[str]:
+    return {str(m.id) for m in await identity(request).clinic_staff(str(clinic.id))}
+
+
+@api.endpoint(
+    "PUT",
+    "/staff/clinic/profile",
+    summary="Change the clinic's profile, public page address and calendar defaults",
+    body=setup.ClinicProfile,
+    response=ProfileOut,
+    tags=("clinic setup",),
+    problems=(401, 403, 422),
+)
+async def put_profile(request: Request, body: setup.ClinicProfile) -> ProfileOut:
+    principal, clinic = await _admin(request)
+    try:
+        changed = await setup.update_clinic(clinic, body)
+    except setup.SetupInvalid as error:
+        raise _refused(error) from None
+    if changed:
+        await record(
+            request,
+            principal,
+            "clinic.update",
+            _resource(clinic, "clinic", clinic.id),
+            detail={"fields": changed},
+        )
+    return ProfileOut(**setup.profile_of(clinic))
+
+
+async def _practitioner_out(practitioner: Practitioner) -> PractitionerOut:
+    await practitioner.fetch_related("menus")
+    return await _practitioner(practitioner)
+
+
+@api.endpoint(
+    "POST",
+    "/staff/practitioners",
+    summary="Add a practitioner (optionally linked to a staff account) and the menus they offer",
+    body=setup.PractitionerInput,
+    response=PractitionerOut,
+    status_code=201,
+    tags=("clinic setup",),
+    problems=(401, 403, 422),
+)
+async def post_practitioner(request: Request, body: setup.PractitionerInput) -> PractitionerOut:
+    principal, clinic = await _admin(request)
+    try:
+        created = await setup.create_practitioner(
+            clinic, body, staff_ids=await _staff_ids(request, clinic)
+        )
+    except setup.SetupInvalid as error:
+        raise _refused(error) from None
+    await record(
+        request, principal, "practitioner.create", _resource(clinic, "practitioner", created.id)
+    )
+    return await _practitioner_out(created)
+
+
+@api.endpoint(
+    "PUT",
+    "/staff/practitioners/{practitioner_id}",
+    summary="Change a practitioner: names, linked staff account, menus offered",
+    body=setup.PractitionerInput,
+    response=PractitionerOut,
+    tags=("clinic setup",),
+    problems=(401, 403, 404, 422),
+)
+async def put_practitioner(request: Request, body: setup.PractitionerInput) -> PractitionerOut:
+    principal, clinic = await _admin(request)
+    key = str(request.path_params["practitioner_id"])
+    practitioner = await setup.practitioner_of(clinic, key)
+    if practitioner is None:
+        raise await _missing(request, principal, "practitioner", key)
+    try:
+        await setup.update_practitioner(
+            clinic, practitioner, body, staff_ids=await _staff_ids(request, clinic)
+        )
+    except setup.SetupInvalid as error:
+        raise _refused(error) from None
+    await record(request, principal, "practitioner.update", _resource(clinic, "practitioner", key))
+    return await _practitioner_out(practitioner)
+
+
+class HoursAdded(BaseModel):
+    hours: list[HoursOut]
+
+
+@api.endpoint(
+    "POST",
+    "/staff/practitioners/{practitioner_id}/hours",
+    summary="Add an opening range on some weekdays (for all menus or one)",
+    body=setup.HoursInput,
+    response=HoursAdded,
+    status_code=201,
+    tags=("clinic setup",),
+    problems=(401, 403, 404, 422),
+)
+async def post_hours(request: Request, body: setup.HoursInput) -> HoursAdded:
+    principal, clinic = await _admin(request)
+    key = str(request.path_params["practitioner_id"])
+    practitioner = await setup.practitioner_of(clinic, key)
+    if practitioner is None:
+        raise await _missing(request, principal, "practitioner", key)
+    try:
+        added = await setup.add_hours(clinic, practitioner, body)
+    except setup.SetupInvalid as error:
+        raise _refused(error) from None
+    for row in added:
+        await record(request, principal, "hours.create", _resource(clinic, "hours", row.id))
+    return HoursAdded(hours=[_hours(row) for row in added])
+
+
+@api.endpoint(
+    "DELETE",
+    "/staff/practitioners/{practitioner_id}/hours/{hours_id}",
+    summary="Remove an opening range",
+    status_code=204,
+    tags=("clinic setup",),
+    problems=(401, 403, 404),
+)
+async def delete_hours(request: Request) -> Response:
+    principal, clinic = await _admin(request)
+    key = str(request.path_params["practitioner_id"])
+    practitioner = await setup.practitioner_of(clinic, key)
+    row = (
+        await setup.hours_row(practitioner, str(request.path_params["hours_id"]))
+        if (practitioner)
+        else None
+    )
+    if row is None:
+        raise await _missing(request, principal, "hours", str(request.path_params["hours_id"]))
+    await setup.delete_hours(row)
+    await record(request, principal, "hours.delete", _resource(clinic, "hours", row.id))
+    return Response(status_code=204)
+
+
+@api.endpoint(
+    "POST",
+    "/staff/menus",
+    summary="Add a menu (診療メニュー) with its booking rules",
+    body=setup.MenuInput,
+    response=MenuOut,
+    status_code=201,
+    tags=("clinic setup",),
+    problems=(401, 403, 422),
+)
+async def post_menu(request: Request, body: setup.MenuInput) -> MenuOut:
+    principal, clinic = await _admin(request)
+    try:
+        created = await setup.create_menu(clinic, body)
+    except setup.SetupInvalid as error:
+        raise _refused(error) from None
+    await record(request, principal, "menu.create", _resource(clinic, "menu", created.id))
+    await created.fetch_related("practitioners")
+    return _menu(created)
+
+
+@api.endpoint(
+    "PUT",
+    "/staff/menus/{menu_id}",
+    summary="Change a menu (new bookings follow the change; existing ones keep theirs)",
+    body=setup.MenuInput,
+    response=MenuOut,
+    tags=("clinic setup",),
+    problems=(401, 403, 404, 422),
+)
+async def put_menu(request: Request, body: setup.MenuInput) -> MenuOut:
+    principal, clinic = await _admin(request)
+    key = str(request.path_params["menu_id"])
+    menu = await setup.menu_of(clinic, key)
+    if menu is None:
+        raise await _missing(request, principal, "menu", key)
+    try:
+        changed = await setup.update_menu(clinic, menu, body)
+    except setup.SetupInvalid as error:
+        raise _refused(error) from None
+    await record(
+        request,
+        principal,
+        "menu.update",
+        _resource(clinic, "menu", key),
+        detail={"fields": changed},
+    )
+    await menu.fetch_related("practitioners")
+    return _menu(menu)
+
+
+@api.endpoint(
+    "POST",
+    "/staff/exceptions",
+    summary="Close a day (or part of it) or add hours, for the clinic or one practitioner",
+    body=setup.ExceptionInput,
+    response=ExceptionOut,
+    status_code=201,
+    tags=("clinic setup",),
+    problems=(401, 403, 422),
+)
+async def post_exception(request: Request, body: setup.ExceptionInput) -> ExceptionOut:
+    principal, clinic = await _admin(request)
+    today = clock(request).astimezone(ZoneInfo(clinic.time_zone)).date()
+    try:
+        added = await setup.add_exception(clinic, body, today=today)
+    except setup.SetupInvalid as error:
+        raise _refused(error) from None
+    await record(request, principal, "exception.create", _resource(clinic, "exception", added.id))
+    return _exception(added)
+
+
+@api.endpoint(
+    "DELETE",
+    "/staff/exceptions/{exception_id}",
+    summary="Remove a date exception",
+    status_code=204,
+    tags=("clinic setup",),
+    problems=(401, 403, 404),
+)
+async def delete_exception(request: Request) -> Response:
+    principal, clinic = await _admin(request)
+    key = str(request.path_params["exception_id"])
+    row = await setup.exception_of(clinic, key)
+    if row is None:
+        raise await _missing(request, principal, "exception", key)
+    await setup.delete_exception(row)
+    await record(request, principal, "exception.delete", _resource(clinic, "exception", key))
+    return Response(status_code=204)
