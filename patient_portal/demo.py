@@ -201,7 +201,7 @@ async def seed_demo_clinic() -> DemoSummary:
             "name_kana": "ツナグミホンクリニック",
             "postal_code": "100-0000",
             "address": "東京都千代田区見本町1-2-3 デモビル2階",
-            "phone": "03-0000-0000",
+            "phone": "03-1000-0000",
             "departments": ["内科", "小児科", "アレルギー科"],
         },
     )
