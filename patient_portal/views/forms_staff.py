@@ -23,6 +23,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from booking import service as booking
+from booking import setup
+from booking.models import Clinic
 from interview_forms import summary as summaries
 from interview_forms import versions
 from interview_forms.definition import EnableWhen, Item, Questionnaire
@@ -35,7 +37,7 @@ from patient_portal.audit.models import Outcome
 from patient_portal.auth.policy import Action, Principal, Resource
 from patient_portal.problems import Text
 from patient_portal.templating import request_locale
-from patient_portal.views.booking import appointment_resource, clock
+from patient_portal.views.booking import appointment_resource, clock, menu_title
 from patient_portal.views.common import (
     authorize,
     form_of,
@@ -256,9 +258,16 @@ def _outcomes(q: Questionnaire, request: Request) -> list[OutcomeView]:
     ]
 
 
+class _YamlDumper(yaml.SafeDumper):
+    """No anchors or aliases: :func:`interview_forms.versions.parse` refuses them."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def _document_text(data: dict[str, Any], fmt: str) -> str:
     if fmt == "yaml":
-        return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100)
+        return yaml.dump(data, Dumper=_YamlDumper, allow_unicode=True, sort_keys=False, width=100)
     return json.dumps(data, ensure_ascii=False, indent=2)
 
 
@@ -278,6 +287,15 @@ def _design(request: Request, q: Questionnaire | None) -> dict[str, Any]:
 # --- the list, and creating a questionnaire ------------------------------------------------------
 
 
+async def _menus_by_key(clinic_id: str, locale: str) -> dict[str, list[str]]:
+    """Menu titles by the questionnaire key they name (Menu.questionnaire_id)."""
+    out: dict[str, list[str]] = {}
+    for menu in await setup.menus(await Clinic.get(id=clinic_id)):
+        if menu.questionnaire_id:
+            out.setdefault(menu.questionnaire_id, []).append(menu_title(menu, locale))
+    return out
+
+
 async def _list_page(
     request: Request, principal: Principal, status: int = 200, **context: Any
 ) -> Response:
@@ -288,11 +306,21 @@ async def _list_page(
         "source": "template",
         **context.pop("values", {}),
     }
+    keys = await versions.clinic_versions(principal.clinic_id)
+    menus = await _menus_by_key(principal.clinic_id, request_locale(request))
+    published = {k.key for k in keys if k.published is not None}
     return page(
         request,
         "forms_staff/list.html",
         {
-            "keys": await versions.clinic_versions(principal.clinic_id),
+            "keys": keys,
+            "menus": menus,
+            "unanswerable": sorted(
+                (title, key)
+                for key, titles in menus.items()
+                if key not in published
+                for title in titles
+            ),
             "templates": versions.templates(),
             "values": values,
             "problems": context.pop("problems", []),
@@ -351,11 +379,9 @@ async def questionnaire_list(request: Request) -> Response:
 async def key_page(request: Request) -> Response:
     principal = await _manager(request)
     found = await _key(request, principal)
-    return page(
-        request,
-        "forms_staff/key.html",
-        {"found": found, "problems": [], "error": None, "document": ""},
-    )
+    menus = await _menus_by_key(principal.clinic_id, request_locale(request))
+    context = {"found": found, "menus": menus.get(found.key, []), "problems": [], "error": None}
+    return page(request, "forms_staff/key.html", {**context, "document": ""})
 
 
 async def new_draft(request: Request) -> Response:
@@ -391,6 +417,7 @@ async def import_into_key(request: Request) -> Response:
             "forms_staff/key.html",
             {
                 "found": found,
+                "menus": [],
                 "document": document,
                 "error": message(request, Text(refused.message_ja, refused.message_en)),
                 "problems": _problems(request, refused.problems),

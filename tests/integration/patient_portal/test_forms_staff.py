@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from booking.models import Clinic
+from booking.models import Clinic, Menu
 from interview_forms import submit, versions
 from interview_forms.models import FormResponse, QuestionnaireVersion, ResponseStatus, VersionStatus
 from patient_portal.accounts.models import Patient
@@ -22,7 +23,7 @@ from patient_portal.crypto.keyring import keyring_for, use_keyring
 from patient_portal.db import database
 from patient_portal.settings import Settings
 from tests.integration.patient_portal.conftest import SMS_CODE, World
-from tests.support.booking import make_appointment
+from tests.support.booking import make_appointment, make_menu
 from tests.support.clock import FakeClock
 from tests.support.databases import run_sync
 from tests.support.web import Devices, csrf_token, post_form, sign_in_staff
@@ -132,6 +133,13 @@ def seeded(settings: Settings, world: World) -> Seeded:
                     appointment.id,
                     {"complaint": "咳と熱", "fever": False, "temp": 39.9, "breath": True},
                     now,
+                )
+                await Menu.filter(id=appointment.menu_id).update(  # type: ignore[attr-defined]
+                    questionnaire_id="fever", title_ja="発熱外来"
+                )
+                unpublished, _ = await make_menu(clinic_a)
+                await Menu.filter(id=unpublished.id).update(
+                    questionnaire_id="gone", title_ja="健診"
                 )
                 other, _ = await versions.create_draft(
                     world.clinic_b, "fever", json.dumps(FEVER), created_by=None, now=now
@@ -475,9 +483,7 @@ def test_every_built_in_template_can_be_created_and_published(
 def test_the_demo_questionnaires_are_published_and_linked_to_the_demo_menus(
     settings: Settings, world: World
 ) -> None:
-    from booking.models import Menu
     from patient_portal.demo_forms import DEMO_QUESTIONNAIRES, seed_demo_questionnaires
-    from tests.support.booking import make_menu
 
     async def run() -> tuple[list[str], list[str], str | None, str | None]:
         with use_keyring(keyring_for(settings.key_file, production=False)):
@@ -507,3 +513,45 @@ def test_the_demo_questionnaires_are_published_and_linked_to_the_demo_menus(
     assert again == []
     assert linked == "naika-shoshin"
     assert kept == "clinic-choice"  # a clinic's own choice is not overwritten
+
+
+def test_the_list_shows_which_menus_use_a_questionnaire_and_which_ask_nothing(
+    browser: TestClient, world: World, clock: FakeClock, seeded: Seeded
+) -> None:
+    sign_in_staff(browser, world.doctor_a, clock)
+    listing = browser.get("/staff/questionnaires").text
+    assert "発熱外来" in listing
+    warning = listing.split('class="alert"')[1].split("</div>")[0]
+    assert "健診" in warning
+    assert "gone" in warning
+    assert "発熱外来" not in warning
+    assert "発熱外来" in browser.get("/staff/questionnaires/keys/fever").text
+
+
+def test_the_yaml_view_saves_back_unchanged(
+    browser: TestClient, world: World, clock: FakeClock, seeded: Seeded, settings: Settings
+) -> None:
+    sign_in_staff(browser, world.doctor_a, clock)
+    drafted = post_form(
+        browser,
+        "/staff/questionnaires/keys/fever/draft",
+        {},
+        page="/staff/questionnaires/keys/fever",
+        follow_redirects=False,
+    )
+    draft = version_id(drafted)
+    before = stored(draft, settings).body
+    editor = browser.get(f"/staff/questionnaires/versions/{draft}?format=yaml").text
+    match = re.search(r'<textarea id="f-definition"[^>]*>(.*?)</textarea>', editor, re.S)
+    assert match
+    source = html.unescape(match.group(1))
+    assert source.startswith("resourceType: Questionnaire")
+    saved = post_form(
+        browser,
+        f"/staff/questionnaires/versions/{draft}",
+        {"document": source},
+        page=f"/staff/questionnaires/versions/{draft}",
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    assert stored(draft, settings).body == before
