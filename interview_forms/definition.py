@@ -199,6 +199,7 @@ class Questionnaire:
     _parents: Mapping[str, str | None] = field(init=False, repr=False, compare=False)
     _order: Mapping[str, int] = field(init=False, repr=False, compare=False)
     _dependents: Mapping[str, frozenset[str]] = field(init=False, repr=False, compare=False)
+    _scopes: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_link_id: dict[str, Item] = {}
@@ -218,6 +219,7 @@ class Questionnaire:
         object.__setattr__(self, "_by_link_id", by_link_id)
         object.__setattr__(self, "_parents", parents)
         object.__setattr__(self, "_order", order)
+        object.__setattr__(self, "_scopes", {})
         dependents: dict[str, set[str]] = {}
         for item in self.walk():
             for condition in item.enable_when:
@@ -264,9 +266,15 @@ class Questionnaire:
 
     def repeating_scope(self, link_id: str) -> tuple[str, ...]:
         """The repeating groups around ``link_id`` (outermost first; the item itself excluded)."""
-        return tuple(
-            a for a in reversed(self.ancestors(link_id)) if self._by_link_id[a].is_repeating_group
-        )
+        scope = self._scopes.get(link_id)
+        if scope is None:
+            scope = tuple(
+                a
+                for a in reversed(self.ancestors(link_id))
+                if self._by_link_id[a].is_repeating_group
+            )
+            self._scopes[link_id] = scope  # a cache: the definition itself never changes
+        return scope
 
     def walk(self) -> Iterator[Item]:
         for item in self.items:

@@ -387,7 +387,8 @@ class _Run:
         if len(node.raw) > 1 and not item.repeats:
             errors.append(AnswerError.of("not-repeating", node.key, item.link_id))
         out: list[TypedValue] = []
-        kinds = [k for k in _KIND_ORDER if k in answer_kinds(item)]
+        allowed = answer_kinds(item)
+        kinds = [k for k in _KIND_ORDER if k in allowed]
         for raw in node.raw:
             value = _parse_one(item, kinds, raw)
             if isinstance(value, str):

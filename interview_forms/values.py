@@ -41,6 +41,8 @@ WHITESPACE = (
 _WS = "[" + re.escape(WHITESPACE) + "]"
 _NOT_WS = "[^" + re.escape(WHITESPACE) + "]"
 _CODE = re.compile(f"{_NOT_WS}+(?:{_WS}{_NOT_WS}+)*")
+_BLANK = re.compile(f"{_WS}*")
+_HAS_WS = re.compile(_WS)
 _TIME = re.compile(r"([01]\d|2[0-3]):([0-5]\d):([0-5]\d)(\.\d{1,9})?", re.ASCII)
 
 
@@ -217,7 +219,7 @@ class InvalidValue(ValueError):
 
 def is_blank(text: str) -> bool:
     """Only whitespace (or nothing): not an answer."""
-    return all(c in WHITESPACE for c in text)
+    return _BLANK.fullmatch(text) is not None
 
 
 def _is_code(text: JSON) -> bool:
@@ -225,7 +227,7 @@ def _is_code(text: JSON) -> bool:
 
 
 def _is_uri(text: JSON) -> bool:
-    return isinstance(text, str) and text != "" and not any(c in WHITESPACE for c in text)
+    return isinstance(text, str) and text != "" and _HAS_WS.search(text) is None
 
 
 def _optional_text(value: JSON) -> str | None:
@@ -376,13 +378,16 @@ _PARSERS: dict[Kind, Any] = {
 }
 
 
+_KIND_BY_SUFFIX: dict[str, Kind] = {kind.value: kind for kind in Kind}
+
+
 def typed_from_fhir(element: dict[str, JSON], prefix: str) -> list[TypedValue]:
     """Every ``{prefix}{Kind}`` entry of a FHIR element (normally zero or one), parsed."""
     found: list[TypedValue] = []
-    for kind in Kind:
-        key = prefix + kind.value
-        if key in element:
-            found.append(parse_value(kind, element[key]))
+    for key, raw in element.items():
+        kind = _KIND_BY_SUFFIX.get(key[len(prefix) :]) if key.startswith(prefix) else None
+        if kind is not None:
+            found.append(TypedValue(kind, _PARSERS[kind](raw)))
     return found
 
 
