@@ -583,6 +583,42 @@ def definition(version: QuestionnaireVersion) -> Questionnaire:
     return validation.questionnaire
 
 
+# --- structured edits ----------------------------------------------------------------------------
+
+
+def with_item_edits(
+    body: dict[str, JSON], texts: dict[str, str], required: set[str]
+) -> dict[str, JSON]:
+    """A copy of ``body`` where each item named in ``texts`` (by linkId) gets that text (empty:
+    none) and, if it is a question, is required exactly when it is in ``required``.
+
+    Items not named in ``texts`` are left as they are; the result is validated like any upload.
+    """
+    copy: dict[str, JSON] = json.loads(json.dumps(body))
+
+    def visit(items: JSON) -> None:
+        for item in items if isinstance(items, list) else []:
+            if not isinstance(item, dict):
+                continue
+            link_id = item.get("linkId")
+            if isinstance(link_id, str) and link_id in texts:
+                text = texts[link_id].strip()
+                if text:
+                    item["text"] = text
+                else:
+                    item.pop("text", None)
+            edited = isinstance(link_id, str) and link_id in texts
+            if edited and item.get("type") not in ("group", "display"):
+                if link_id in required:
+                    item["required"] = True
+                else:
+                    item.pop("required", None)
+            visit(item.get("item"))
+
+    visit(copy.get("item"))
+    return copy
+
+
 # --- export / import -----------------------------------------------------------------------------
 
 

@@ -139,7 +139,8 @@ class Row:
 
     link_id: str
     type: str
-    text: str
+    text: str  # as shown (summary label or text)
+    raw_text: str  # the item's text as written
     depth: int
     required: bool
     repeats: bool
@@ -218,6 +219,7 @@ def _rows(q: Questionnaire, items: tuple[Item, ...], depth: int, locale: str) ->
                 link_id=item.link_id,
                 type=item.type,
                 text=summaries.label_of(item, locale) if item.text else "",
+                raw_text=item.text or "",
                 depth=depth,
                 required=item.required,
                 repeats=item.repeats,
@@ -511,6 +513,26 @@ async def _refused(
     )
 
 
+async def save_items(request: Request) -> Response:
+    """The structured view's edits: question texts and which questions are required."""
+    principal = await _manager(request)
+    version = await _version(request, principal)
+    form = await request.form()
+    texts = {
+        key[len("text:") :]: value.replace("\x00", "")[:2000]
+        for key, value in form.multi_items()
+        if key.startswith("text:") and isinstance(value, str)
+    }
+    required = {v for v in form.getlist("required") if isinstance(v, str)}
+    body = versions.with_item_edits(version.body, texts, required)
+    try:
+        await versions.update_draft(version, document=versions.parse_data(body), now=clock(request))
+    except VersionRefused as refused:
+        return await _refused(request, principal, version, refused, "questionnaire.update")
+    await _audit(request, principal, "questionnaire.update", version, via="items")
+    return redirect(f"/staff/questionnaires/versions/{version.id}?done=saved#structure")
+
+
 async def save_tests(request: Request) -> Response:
     principal = await _manager(request)
     version = await _version(request, principal)
@@ -683,6 +705,7 @@ routes: list[BaseRoute] = [
     Route("/staff/questionnaires/keys/{key}/draft", new_draft, methods=["POST"]),
     Route("/staff/questionnaires/keys/{key}/import", import_into_key, methods=["POST"]),
     Route("/staff/questionnaires/versions/{version_id}", editor, methods=["GET", "POST"]),
+    Route("/staff/questionnaires/versions/{version_id}/items", save_items, methods=["POST"]),
     Route("/staff/questionnaires/versions/{version_id}/tests", save_tests, methods=["POST"]),
     Route("/staff/questionnaires/versions/{version_id}/publish", publish, methods=["POST"]),
     Route("/staff/questionnaires/versions/{version_id}/discard", discard, methods=["POST"]),

@@ -555,3 +555,39 @@ def test_the_yaml_view_saves_back_unchanged(
     )
     assert saved.status_code == 303
     assert stored(draft, settings).body == before
+
+
+def test_the_structured_view_edits_wording_and_required(
+    browser: TestClient, world: World, clock: FakeClock, seeded: Seeded, settings: Settings
+) -> None:
+    sign_in_staff(browser, world.doctor_a, clock)
+    drafted = post_form(
+        browser,
+        "/staff/questionnaires/keys/fever/draft",
+        {},
+        page="/staff/questionnaires/keys/fever",
+        follow_redirects=False,
+    )
+    draft = version_id(drafted)
+    editor = f"/staff/questionnaires/versions/{draft}"
+    fields = {f"text:{item['linkId']}": item["text"] for item in FEVER["item"]}
+    fields["text:temp"] = "いちばん高い体温"
+    token = csrf_token(browser, editor)
+    saved = browser.post(
+        f"{editor}/items",
+        data={**fields, "required": ["complaint", "fever"], "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    items = {i["linkId"]: i for i in stored(draft, settings).body["item"]}
+    assert items["temp"]["text"] == "いちばん高い体温"
+    assert items["fever"]["required"] is True
+    assert items["complaint"]["required"] is True
+    assert "required" not in items["breath"]
+    assert stored(draft, settings).body["extension"] == FEVER["extension"]  # untouched
+    # Not on a published version.
+    refused = browser.post(
+        f"/staff/questionnaires/versions/{seeded.version_a}/items",
+        data={**fields, "csrf_token": token},
+    )
+    assert refused.status_code == 409
