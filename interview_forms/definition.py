@@ -11,6 +11,7 @@ at all (a ``linkId`` that is not a string, an ``initial`` whose value is malform
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
@@ -90,13 +91,17 @@ class EnableWhen:
 
 @dataclass(frozen=True, slots=True)
 class AnswerOption:
+    """One ``answerOption``; ``extra``: its unmodelled elements as JSON (e.g. ordinalValue)."""
+
     value: TypedValue
     initial_selected: bool = False
+    extra: str = "{}"
 
     def to_fhir(self) -> dict[str, JSON]:
         out = self.value.to_fhir("value")
         if self.initial_selected:
             out["initialSelected"] = True
+        out.update(json.loads(self.extra))
         return out
 
 
@@ -318,12 +323,39 @@ _YamlLoader.yaml_implicit_resolvers = {
 
 
 def parse_document(text: str | bytes) -> JSON:
-    """The JSON value of FHIR JSON or YAML text (YAML is a superset of JSON: one parser)."""
+    """The JSON value of FHIR JSON or YAML text (YAML is a superset of JSON: one parser).
+
+    YAML values JSON cannot hold (sets, binary, non-string keys, infinities …) are refused.
+    """
     try:
-        return yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as error:
         detail = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DefinitionError((Problem.of("unreadable", None, detail=detail),)) from error
+    where = _not_json(data, "$")
+    if where is not None:
+        raise DefinitionError((Problem.of("not-json", None, where=where),))
+    return data
+
+
+def _not_json(value: JSON, where: str) -> str | None:
+    """The path of the first value JSON cannot represent, else ``None``."""
+    if value is None or isinstance(value, bool | int | str):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else where
+    if isinstance(value, list):
+        found = (_not_json(v, f"{where}[{i}]") for i, v in enumerate(value))
+        return next((f for f in found if f is not None), None)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{where}.{key!r}"
+            found_in = _not_json(item, f"{where}.{key}")
+            if found_in is not None:
+                return found_in
+        return None
+    return where
 
 
 def load(text: str | bytes) -> Questionnaire:
@@ -479,7 +511,8 @@ class _Reader:
             if value is not None:
                 self.fail(link_id, "answerOption.initialSelected")
             return None
-        return AnswerOption(value, selected)
+        extra = {k: v for k, v in raw.items() if k != "initialSelected" and not _is_value_key(k)}
+        return AnswerOption(value, selected, _dump(extra))
 
     def item_extensions(self, link_id: str, extensions: list[dict[str, JSON]]) -> dict[str, JSON]:
         out: dict[str, JSON] = {}
@@ -578,6 +611,10 @@ def _control_code(ext: dict[str, JSON]) -> str | None:
         return None
     code = codings[0].get("code")
     return code if isinstance(code, str) else None
+
+
+def _is_value_key(key: str) -> bool:
+    return key.startswith("value") and key[5:] in {kind.value for kind in Kind}
 
 
 def _dump(value: JSON) -> str:

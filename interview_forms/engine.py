@@ -36,6 +36,7 @@ from typing import Literal
 from . import fhirpath
 from .definition import EnableWhen, Item, Outcome, Questionnaire, answer_kinds
 from .errors import AnswerError
+from .messages import expected
 from .values import (
     JSON,
     Coding,
@@ -392,8 +393,7 @@ class _Run:
         for raw in node.raw:
             value = _parse_one(item, kinds, raw)
             if isinstance(value, str):
-                expected = item.type
-                errors.append(AnswerError.of(value, node.key, item.link_id, expected=expected))
+                errors.append(AnswerError.of(value, node.key, item.link_id, **expected(item.type)))
                 continue
             code, params = _violation(item, value)
             if code is not None:

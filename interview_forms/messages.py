@@ -18,6 +18,10 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "JSON または YAML として読み取れません: {detail}",
         "Cannot be read as JSON or YAML: {detail}",
     ),
+    "not-json": (
+        "JSON で表せない値があります（{where}）。",
+        "A value cannot be represented in JSON ({where}).",
+    ),
     "invalid-element": (
         "{link_id}: {element} の形式が正しくありません。",
         "{link_id}: {element} is malformed.",
@@ -211,60 +215,56 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "判定ルール「{outcome}」が不正です: {detail}",
         "Outcome '{outcome}' is invalid: {detail}",
     ),
-    # --- answers --------------------------------------------------------------------------------
-    "required": (
-        "{link_id}: この質問は回答が必要です。",
-        "{link_id}: this question must be answered.",
-    ),
+    # --- answers (shown next to the question: no linkId in the text) ----------------------------
+    "required": ("この質問にお答えください。", "Please answer this question."),
     "unknown-item": (
         "「{link_id}」という項目はこの問診票にありません。",
         "There is no item '{link_id}' in this questionnaire.",
     ),
     "not-answerable": (
-        "{link_id}: この項目（グループまたは表示）には回答できません。",
-        "{link_id}: this item (a group or display) cannot be answered.",
+        "この項目（見出し・説明）には回答できません。",
+        "This item is a heading or an explanation and takes no answer.",
     ),
-    "invalid-type": (
-        "{link_id}: 回答の形式が違います（{expected} が必要です）。",
-        "{link_id}: the answer has the wrong type ({expected} expected).",
-    ),
+    "invalid-type": ("{expected_ja}で入力してください。", "Please enter {expected_en}."),
     "invalid-format": (
-        "{link_id}: 回答の書式が正しくありません（{expected}）。",
-        "{link_id}: the answer is not in the right format ({expected}).",
+        "{expected_ja}の形式で入力してください（例: {example}）。",
+        "Please enter {expected_en} (e.g. {example}).",
     ),
-    "out-of-range": (
-        "{link_id}: 数値が大きすぎるか小さすぎます。",
-        "{link_id}: the number is too large or too small.",
-    ),
-    "not-repeating": (
-        "{link_id}: この質問の回答は一つだけです。",
-        "{link_id}: this question takes only one answer.",
-    ),
-    "not-an-option": (
-        "{link_id}: 選択肢にない回答です。",
-        "{link_id}: the answer is not one of the options.",
-    ),
-    "below-min": (
-        "{link_id}: {limit} 以上で入力してください。",
-        "{link_id}: enter {limit} or more.",
-    ),
-    "above-max": (
-        "{link_id}: {limit} 以下で入力してください。",
-        "{link_id}: enter {limit} or less.",
-    ),
-    "too-long": (
-        "{link_id}: {limit} 文字以内で入力してください。",
-        "{link_id}: enter at most {limit} characters.",
-    ),
-    "wrong-unit": (
-        "{link_id}: 単位は {unit} で入力してください。",
-        "{link_id}: use the unit {unit}.",
-    ),
+    "out-of-range": ("数値が大きすぎるか小さすぎます。", "The number is too large or too small."),
+    "not-repeating": ("回答は一つだけ選んでください。", "Please give only one answer."),
+    "not-an-option": ("選択肢の中から選んでください。", "Please choose one of the options."),
+    "below-min": ("{limit} 以上で入力してください。", "Please enter {limit} or more."),
+    "above-max": ("{limit} 以下で入力してください。", "Please enter {limit} or less."),
+    "too-long": ("{limit} 文字以内で入力してください。", "Please use at most {limit} characters."),
+    "wrong-unit": ("単位は {unit} で入力してください。", "Please use the unit {unit}."),
     "invalid-group-instances": (
         "{link_id}: 繰り返しグループの回答は、回答の組のリストで渡してください。",
         "{link_id}: answers to a repeating group must be a list of answer sets.",
     ),
 }
+
+
+# What an answer of each item type looks like, for "invalid-type" / "invalid-format".
+EXPECTED: Final[dict[str, tuple[str, str, str]]] = {
+    "boolean": ("「はい」か「いいえ」", "yes or no", "はい"),
+    "decimal": ("数値", "a number", "36.8"),
+    "integer": ("整数", "a whole number", "3"),
+    "date": ("日付", "a date", "2026-04-01"),
+    "dateTime": ("日時", "a date and time", "2026-04-01T09:30:00+09:00"),
+    "time": ("時刻", "a time", "09:30:00"),
+    "string": ("文字", "text", "ロキソニン"),
+    "text": ("文字", "text", "昨日から咳が出ます"),
+    "choice": ("選択肢", "one of the options", "-"),
+    "open-choice": ("選択肢か文字", "an option or text", "-"),
+    "quantity": ("数値と単位", "an amount with its unit", "65 kg"),
+    "attachment": ("ファイル", "a file", "photo.jpg"),
+}
+
+
+def expected(item_type: str) -> dict[str, str]:
+    """Parameters of "invalid-type" / "invalid-format" for an item type."""
+    ja, en, example = EXPECTED.get(item_type, ("回答", "an answer", "-"))
+    return {"expected_ja": ja, "expected_en": en, "example": example}
 
 
 def message(code: str, **params: object) -> tuple[str, str]:

@@ -10,7 +10,7 @@ const out = cases.map(({ questionnaire, answers }) => {
   return {
     enabled: [...result.enabled],
     missing: result.missing,
-    errors: result.errors.map((e) => [e.key, e.code]),
+    errors: result.errors.map((e) => [e.key, e.code, e.ja, e.en]),
     computed: result.computed,
     outcomes: result.outcomes.map((o) => o.id),
     dropped: result.dropped,

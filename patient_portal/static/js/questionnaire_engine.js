@@ -74,24 +74,54 @@ const KINDS_BY_TYPE = {
   attachment: ["Attachment"],
 };
 
+// The same texts as interview_forms/messages.py (answers part).
 const MESSAGES = {
-  required: ["この質問は回答が必要です。", "This question must be answered."],
-  "unknown-item": ["この問診票にない項目です。", "There is no such item in this questionnaire."],
-  "not-answerable": ["この項目には回答できません。", "This item cannot be answered."],
-  "invalid-type": ["回答の形式が違います。", "The answer has the wrong type."],
-  "invalid-format": ["回答の書式が正しくありません。", "The answer is not in the right format."],
+  required: ["この質問にお答えください。", "Please answer this question."],
+  "unknown-item": [
+    "「{link_id}」という項目はこの問診票にありません。",
+    "There is no item '{link_id}' in this questionnaire.",
+  ],
+  "not-answerable": [
+    "この項目（見出し・説明）には回答できません。",
+    "This item is a heading or an explanation and takes no answer.",
+  ],
+  "invalid-type": ["{expected_ja}で入力してください。", "Please enter {expected_en}."],
+  "invalid-format": [
+    "{expected_ja}の形式で入力してください（例: {example}）。",
+    "Please enter {expected_en} (e.g. {example}).",
+  ],
   "out-of-range": ["数値が大きすぎるか小さすぎます。", "The number is too large or too small."],
-  "not-repeating": ["この質問の回答は一つだけです。", "This question takes only one answer."],
-  "not-an-option": ["選択肢にない回答です。", "The answer is not one of the options."],
-  "below-min": ["{limit} 以上で入力してください。", "Enter {limit} or more."],
-  "above-max": ["{limit} 以下で入力してください。", "Enter {limit} or less."],
-  "too-long": ["{limit} 文字以内で入力してください。", "Enter at most {limit} characters."],
-  "wrong-unit": ["単位は {unit} で入力してください。", "Use the unit {unit}."],
+  "not-repeating": ["回答は一つだけ選んでください。", "Please give only one answer."],
+  "not-an-option": ["選択肢の中から選んでください。", "Please choose one of the options."],
+  "below-min": ["{limit} 以上で入力してください。", "Please enter {limit} or more."],
+  "above-max": ["{limit} 以下で入力してください。", "Please enter {limit} or less."],
+  "too-long": ["{limit} 文字以内で入力してください。", "Please use at most {limit} characters."],
+  "wrong-unit": ["単位は {unit} で入力してください。", "Please use the unit {unit}."],
   "invalid-group-instances": [
-    "繰り返しグループの回答は、回答の組のリストで渡してください。",
-    "Answers to a repeating group must be a list of answer sets.",
+    "{link_id}: 繰り返しグループの回答は、回答の組のリストで渡してください。",
+    "{link_id}: answers to a repeating group must be a list of answer sets.",
   ],
 };
+
+const EXPECTED = {
+  boolean: ["「はい」か「いいえ」", "yes or no", "はい"],
+  decimal: ["数値", "a number", "36.8"],
+  integer: ["整数", "a whole number", "3"],
+  date: ["日付", "a date", "2026-04-01"],
+  dateTime: ["日時", "a date and time", "2026-04-01T09:30:00+09:00"],
+  time: ["時刻", "a time", "09:30:00"],
+  string: ["文字", "text", "ロキソニン"],
+  text: ["文字", "text", "昨日から咳が出ます"],
+  choice: ["選択肢", "one of the options", "-"],
+  "open-choice": ["選択肢か文字", "an option or text", "-"],
+  quantity: ["数値と単位", "an amount with its unit", "65 kg"],
+  attachment: ["ファイル", "a file", "photo.jpg"],
+};
+
+function expected(type) {
+  const [ja, en, example] = EXPECTED[type] ?? ["回答", "an answer", "-"];
+  return { expected_ja: ja, expected_en: en, example };
+}
 
 // --- values ----------------------------------------------------------------------------------
 
@@ -486,7 +516,8 @@ function violation(item, value) {
 }
 
 function answerError(code, key, linkId, params = {}) {
-  const [ja, en] = MESSAGES[code].map((t) => t.replace(/\{(\w+)\}/g, (_, name) => String(params[name])));
+  const values = { link_id: linkId, ...params };
+  const [ja, en] = MESSAGES[code].map((t) => t.replace(/\{(\w+)\}/g, (_, name) => String(values[name])));
   return { key, linkId, code, ja, en };
 }
 
@@ -583,7 +614,7 @@ class Run {
     for (const raw of node.raw) {
       const value = parseOne(item, raw);
       if (typeof value === "string") {
-        errors.push(answerError(value, node.key, item.linkId));
+        errors.push(answerError(value, node.key, item.linkId, expected(item.type)));
         continue;
       }
       const [code, params] = violation(item, value);

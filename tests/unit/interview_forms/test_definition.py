@@ -104,3 +104,38 @@ def test_unloadable_documents_raise_with_every_problem() -> None:
         )
     codes = {(p.link_id, p.code) for p in caught.value.problems}
     assert codes == {(None, "missing-link-id"), ("x", "invalid-element")}
+
+
+def test_answer_option_extensions_survive() -> None:
+    ordinal = {"url": "http://hl7.org/fhir/StructureDefinition/ordinalValue", "valueDecimal": 2}
+    option = {
+        "valueCoding": {"system": "s", "code": "a"},
+        "initialSelected": True,
+        "extension": [ordinal],
+    }
+    document = {
+        "resourceType": "Questionnaire",
+        "status": "draft",
+        "item": [{"linkId": "a", "type": "choice", "answerOption": [option]}],
+    }
+    assert to_fhir(from_fhir(document)) == document
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("resourceType: Questionnaire\nstatus: draft\nfoo: !!set {a}\n", "$.foo"),
+        ("resourceType: Questionnaire\nstatus: draft\n1: x\n", "$.1"),
+        (
+            "resourceType: Questionnaire\nstatus: draft\nitem: [{linkId: a, x: .inf}]\n",
+            "$.item[0].x",
+        ),
+        ("resourceType: Questionnaire\nstatus: draft\nb: !!binary aGVsbG8=\n", "$.b"),
+    ],
+)
+def test_yaml_values_json_cannot_hold_are_refused(text: str, where: str) -> None:
+    with pytest.raises(DefinitionError) as caught:
+        load(text)
+    [problem] = caught.value.problems
+    assert problem.code == "not-json"
+    assert where in problem.message_en

@@ -2,7 +2,8 @@
 
 The shared vectors pin the semantics case by case; this runs a few hundred generated
 questionnaires (often invalid on purpose) and answers (often junk) through both and compares
-everything the browser shows. Calculations use integers only, where decimals and doubles agree.
+everything the browser shows, error texts included. Calculations use integers only, where
+decimals and doubles agree.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def python_verdict(questionnaire: dict[str, Any], answers: dict[str, Any]) -> di
     return {
         "enabled": sorted(evaluation.enabled),
         "missing": list(evaluation.missing_required),
-        "errors": sorted([e.key, e.code] for e in evaluation.errors),
+        "errors": sorted([e.key, e.code, e.message_ja, e.message_en] for e in evaluation.errors),
         "computed": dict(evaluation.computed),
         "outcomes": [o.id for o in evaluation.outcomes],
         "dropped": list(evaluation.disabled_with_answers),
