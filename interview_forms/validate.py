@@ -225,7 +225,7 @@ class _Checker:
             if item.max_length < 1:
                 yield Problem.of("max-length-invalid", link_id)
         if kind == "boolean" and item.repeats:
-            yield Problem.of("repeats-on-boolean", link_id)
+            yield Problem.of("repeats-on-boolean", link_id, severity="warning")
         yield from self.bounds(item)
         if item.unit is not None and kind not in ("decimal", "integer", "quantity"):
             yield Problem.of("unit-not-quantity", link_id)

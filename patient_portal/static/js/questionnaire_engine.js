@@ -332,6 +332,8 @@ function single(element, prefix) {
   return values.length === 1 ? values[0] : null;
 }
 
+const listOf = (value) => (Array.isArray(value) ? value.filter(isObject) : []);
+
 function parseItem(raw) {
   const item = {
     linkId: raw.linkId,
@@ -342,16 +344,15 @@ function parseItem(raw) {
     readOnly: raw.readOnly === true,
     maxLength: Number.isInteger(raw.maxLength) ? raw.maxLength : null,
     enableBehavior: raw.enableBehavior ?? null,
-    enableWhen: (raw.enableWhen ?? []).map((e) => ({
+    enableWhen: listOf(raw.enableWhen).map((e) => ({
       question: e.question,
       operator: e.operator,
       answer: single(e, "answer"),
     })),
-    answerOptions: (raw.answerOption ?? []).map((o) => ({
-      value: single(o, "value"),
-      initialSelected: o.initialSelected === true,
-    })),
-    initial: (raw.initial ?? []).map((i) => single(i, "value")).filter((v) => v !== null),
+    answerOptions: listOf(raw.answerOption)
+      .map((o) => ({ value: single(o, "value"), initialSelected: o.initialSelected === true }))
+      .filter((o) => o.value !== null),
+    initial: listOf(raw.initial).map((i) => single(i, "value")).filter((v) => v !== null),
     hidden: false,
     minValue: null,
     maxValue: null,
@@ -369,7 +370,7 @@ function parseItem(raw) {
       item.calculatedExpression = ext.valueExpression.expression ?? null;
     }
   }
-  item.items = (raw.item ?? []).map(parseItem);
+  item.items = listOf(raw.item).map(parseItem);
   item.isQuestion = item.type !== "group" && item.type !== "display";
   item.isRepeatingGroup = item.type === "group" && item.repeats;
   item.hasCodedOptions = item.answerOptions.some((o) => o.value && o.value.kind === "Coding");
@@ -407,7 +408,7 @@ function parseOutcome(ext) {
 
 /** A FHIR R4 Questionnaire (parsed JSON) → the definition `evaluate` takes. */
 export function parseQuestionnaire(resource) {
-  const items = (resource.item ?? []).map(parseItem);
+  const items = listOf(resource.item).map(parseItem);
   const byLinkId = new Map();
   const parents = new Map();
   const visit = (item, parent) => {
