@@ -394,10 +394,20 @@ def typed_from_fhir(element: dict[str, JSON], prefix: str) -> list[TypedValue]:
 # --- comparison ----------------------------------------------------------------------------------
 
 
-def _datetime_instant(text: str) -> datetime | None:
+_FRACTION = re.compile(r"\.(\d+)", re.ASCII)
+
+
+def _datetime_instant(text: str) -> tuple[int, int] | None:
+    """(seconds since the epoch, nanoseconds) of a dateTime with a time, else ``None``.
+
+    The fraction is kept to the nanosecond, as the browser evaluator does.
+    """
     if "T" not in text:
         return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    fraction = _FRACTION.search(text)
+    whole = _FRACTION.sub("", text).replace("Z", "+00:00")
+    nanoseconds = int((fraction.group(1) + "000000000")[:9]) if fraction else 0
+    return int(datetime.fromisoformat(whole).timestamp()), nanoseconds
 
 
 def _time_seconds(text: str) -> float:

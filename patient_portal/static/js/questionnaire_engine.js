@@ -271,8 +271,12 @@ function timeSeconds(text) {
   return Number(h) * 3600 + Number(m) * 60 + Number(s);
 }
 
+// [seconds since the epoch, nanoseconds]: the fraction kept to the nanosecond, as the server does.
 function instant(text) {
-  return text.includes("T") ? Date.parse(text) : null;
+  if (!text.includes("T")) return null;
+  const fraction = /\.([0-9]+)/.exec(text);
+  const seconds = Date.parse(text.replace(/\.[0-9]+/, "")) / 1000;
+  return [seconds, fraction ? Number((fraction[1] + "000000000").slice(0, 9)) : 0];
 }
 
 function compareText(kind, a, b) {
@@ -282,7 +286,7 @@ function compareText(kind, a, b) {
     const ib = instant(b);
     if (ia === null && ib === null) return a.length === b.length ? compareCodePoints(a, b) : null;
     if (ia === null || ib === null) return null;
-    return sign(ia, ib);
+    return sign(ia[0], ib[0]) || sign(ia[1], ib[1]);
   }
   if (kind === "Time") return sign(timeSeconds(a), timeSeconds(b));
   return compareCodePoints(a, b);
