@@ -619,6 +619,36 @@ def with_item_edits(
     return copy
 
 
+_FIRST_KEYS: Final = {
+    k: n
+    for n, k in enumerate(
+        (
+            *("resourceType", "id", "meta", "url", "version", "name", "title", "_title"),
+            *("status", "linkId", "prefix", "text", "_text", "type"),
+        )
+    )
+}
+_LAST_KEYS: Final = {"answerOption": 0, "initial": 1, "item": 2}
+
+
+def fhir_order(value: JSON) -> JSON:
+    """``value`` with object keys in the order people read FHIR in (resourceType, url … first,
+    child items last, the rest alphabetical): PostgreSQL's jsonb does not keep key order."""
+    if isinstance(value, list):
+        return [fhir_order(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+
+    def rank(key: str) -> tuple[int, int, str]:
+        if key in _FIRST_KEYS:
+            return (0, _FIRST_KEYS[key], key)
+        if key in _LAST_KEYS:
+            return (2, _LAST_KEYS[key], key)
+        return (1, 0, key)
+
+    return {k: fhir_order(value[k]) for k in sorted(value, key=rank)}
+
+
 # --- export / import -----------------------------------------------------------------------------
 
 
@@ -635,7 +665,7 @@ def export(version: QuestionnaireVersion) -> dict[str, Any]:
     ]
     if extensions:
         body["extension"] = extensions
-    return body
+    return dict(fhir_order(body))
 
 
 def key_from(data: dict[str, JSON] | None) -> str | None:

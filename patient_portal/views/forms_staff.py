@@ -268,6 +268,7 @@ class _YamlDumper(yaml.SafeDumper):
 
 
 def _document_text(data: dict[str, Any], fmt: str) -> str:
+    data = versions.fhir_order(data)
     if fmt == "yaml":
         return yaml.dump(data, Dumper=_YamlDumper, allow_unicode=True, sort_keys=False, width=100)
     return json.dumps(data, ensure_ascii=False, indent=2)

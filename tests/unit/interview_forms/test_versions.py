@@ -265,7 +265,6 @@ def test_every_built_in_template_is_valid() -> None:
         assert all(r.passed for r in results), (template.name, results)
 
 
-@pytest.mark.xfail(strict=True, reason="helper C: from_fhir drops answerOption extensions")
 def test_answer_option_extensions_survive_load_and_write() -> None:
     from interview_forms import from_fhir, to_fhir
 
@@ -279,7 +278,6 @@ def test_answer_option_extensions_survive_load_and_write() -> None:
     assert to_fhir(from_fhir(document))["item"][0]["answerOption"][0]["extension"] == [ordinal]
 
 
-@pytest.mark.xfail(strict=True, reason="helper C: validate() raises on YAML that is not JSON")
 def test_validate_reports_yaml_values_that_are_not_json() -> None:
     from interview_forms import validate
 
