@@ -271,9 +271,10 @@ class _Run:
                 self.values[node.key] = previous.values[node.key]
                 if node.key in previous.node_errors:
                     self.node_errors[node.key] = previous.node_errors[node.key]
-            else:
+            else:  # displays are parsed every time: their error is not a node error
                 self.values[node.key] = self._parse(node)
-                changed.add(node.item.link_id)
+                if old is None or not _same_json(old.raw, node.raw):
+                    changed.add(node.item.link_id)
         has_calculations = any(n.item.calculated_expression is not None for n in self.nodes)
         if previous is not None and not has_calculations:
             for key in previous.by_key.keys() ^ self.by_key.keys():
