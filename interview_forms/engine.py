@@ -18,11 +18,13 @@ enclose it — ``"smoker"``, ``"meds[1]/dose"``. Keys name items in every result
 R4 rules (standards.md §1.2): a disabled item disables its descendants; ``required`` is ignored
 while disabled; a condition on a disabled question sees no answer; with several answers a
 condition holds if any answer matches (no answer: only ``exists false`` holds); inside a repeating
-group a condition reads the same instance, and a question outside it at its own level. Items the
-patient cannot edit — ``hidden`` or ``readOnly`` with an ``initial`` value or ``initialSelected``
-options — answer with those values; calculated items answer with their computed value. Calculated
-expressions see a QuestionnaireResponse of the enabled answers; enablement and calculations are
-repeated until nothing changes (at most one round per calculated item, plus one).
+group a condition reads the same instance, and a question outside it at its own level. An invalid
+answer (wrong type, out of range, not an option …) counts as no answer; its error is reported
+while its item is enabled. Items the patient cannot edit — ``hidden`` or ``readOnly`` with an
+``initial`` value or ``initialSelected`` options — answer with those values; calculated items
+answer with their computed value. Calculated expressions see a QuestionnaireResponse of the
+enabled answers; enablement and calculations are repeated until nothing changes (at most one
+round per calculated item, plus one).
 """
 
 from __future__ import annotations
@@ -31,10 +33,9 @@ import copy
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
 
 from . import fhirpath
-from .definition import EnableWhen, Item, Outcome, Questionnaire, answer_kinds
+from .definition import EnableWhen, Item, Outcome, OutcomeAction, Questionnaire, answer_kinds
 from .errors import AnswerError
 from .messages import expected
 from .values import (
@@ -108,8 +109,6 @@ class Evaluation:
     @property
     def blocks_online(self) -> bool:
         """A fired outcome forbids an online visit (emergency, in person only, no online 初診)."""
-        from .definition import OutcomeAction
-
         return any(o.action in OutcomeAction.BLOCKING_ONLINE for o in self.outcomes)
 
 
@@ -744,6 +743,3 @@ def _response_item(item: Item, content: dict[str, JSON]) -> dict[str, JSON]:
         out["text"] = item.text
     out.update(content)
     return out
-
-
-Status = Literal["completed", "in-progress"]
