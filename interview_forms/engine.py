@@ -227,11 +227,17 @@ def answers_from_response(
             elif item.type == "group":
                 collect(entry.get("item"), scope)
             else:
-                values = []
-                for answer in entry.get("answer", []):
-                    values += [v for k, v in answer.items() if k.startswith("value")]
+                answers = entry.get("answer")
+                values = [
+                    v
+                    for answer in (answers if isinstance(answers, list) else [])
+                    if isinstance(answer, dict)
+                    for k, v in answer.items()
+                    if k.startswith("value")
+                ]
+                single = len(values) == 1 and not item.repeats and not isinstance(values[0], list)
                 if values:
-                    scope[item.link_id] = values if item.repeats or len(values) > 1 else values[0]
+                    scope[item.link_id] = values[0] if single else values
 
     collect(response.get("item"), out)
     return out
