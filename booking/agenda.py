@@ -69,6 +69,7 @@ class AgendaEntry:
     menu_title_en: str
     mode: VisitMode
     overbooked: bool
+    has_questionnaire: bool = False  # the menu asks for one (its answers open for clinicians)
 
     @property
     def start_minute(self) -> int:
@@ -370,6 +371,7 @@ def _entry(row: Appointment, now: datetime) -> AgendaEntry:
         menu_title_en=menu.title_en,
         mode=menu.mode,
         overbooked=row.overbooked,
+        has_questionnaire=bool(menu.questionnaire_id),
     )
 
 

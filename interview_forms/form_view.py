@@ -165,7 +165,7 @@ def option_value(value: Any) -> str:
 
 def _option_label(value: Any, locale: str) -> str:
     if isinstance(value, Coding):
-        return value.display or value.code
+        return (value.display_in(locale) if locale != "ja" else value.display) or value.code
     return str(value)
 
 

@@ -32,6 +32,7 @@ from patient_portal.accounts.models import (
 )
 from patient_portal.auth import passwords
 from patient_portal.crypto.keyring import current_keyring
+from patient_portal.demo_forms import seed_demo_questionnaires
 
 DEMO_CLINIC_SLUG = "demo"
 # Demo credentials, printed by `tsunagu demo`. They exist only in the demo's own SQLite file.
@@ -238,6 +239,7 @@ async def seed_demo_clinic() -> DemoSummary:
                 )
         patient_count += await Patient.filter(account=account).count()
     await _seed_booking(clinic)
+    await seed_demo_questionnaires(str(clinic.id))
     await _seed_past_visit(clinic)
     registered = await ClinicRegistration.filter(clinic=clinic).count()
     for patient in await Patient.filter(registrations=None).order_by("created_at"):

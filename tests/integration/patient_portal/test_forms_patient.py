@@ -4,8 +4,10 @@ every section is a round trip), and the server is the authority."""
 from __future__ import annotations
 
 import io
+import json
 import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,8 @@ from starlette.testclient import TestClient
 from tortoise import connections
 
 from booking.models import Appointment, AppointmentStatus, Clinic, Menu, VisitMode
+from interview_forms import form_view
+from interview_forms.definition import from_fhir
 from interview_forms.models import FormAttachment, FormResponse, ResponseStatus
 from patient_portal.crypto.keyring import keyring_for, use_keyring
 from patient_portal.db import database
@@ -305,3 +309,52 @@ def test_an_emergency_answer_stops_an_online_booking(
     )
     assert again.status_code in (303, 409)
     assert run_sync(status()) is AppointmentStatus.CANCELLED  # never booked
+
+
+TEMPLATES = sorted(
+    path.stem
+    for path in (Path(__file__).parents[3] / "interview_forms" / "templates").glob("*.json")
+)
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_every_built_in_questionnaire_renders_section_by_section(
+    template: str, settings: Settings, world: World, clock: FakeClock, browser: TestClient
+) -> None:
+    body = json.loads(
+        (
+            Path(__file__).parents[3] / "interview_forms" / "templates" / f"{template}.json"
+        ).read_text()
+    )
+
+    async def seed() -> str:
+        with use_keyring(keyring_for(settings.key_file, production=False)):
+            async with database(settings, global_fallback=False):
+                clinic = await Clinic.get(id=world.clinic_a)
+                await forms.publish(world.clinic_a, key=template, body=body)
+                menu, _ = await make_menu(clinic)
+                await Menu.filter(id=menu.id).update(questionnaire_id=template)
+                return str(menu.id)
+
+    menu_id = run_sync(seed())
+    sign_in_patient(browser, PHONE_A, SMS_CODE)
+    appointment_id = _hold(browser, menu_id, clock)
+    confirm = f"/appointments/{appointment_id}/confirm"
+    post_form(browser, confirm, {"patient_id": world.patient_a}, page=confirm)
+    count = len(form_view.sections(from_fhir(body)))
+    assert count >= 2
+    for language in ("ja", "en"):
+        browser.cookies.set("tsunagu_lang", language)
+        for index in range(count):
+            page = browser.get(f"/appointments/{appointment_id}/questionnaire?section={index}")
+            assert page.status_code == 200, (template, index, language)
+            progress = (
+                f"{count} ページ中 {index + 1}"
+                if language == "ja"
+                else f"Part {index + 1} of {count}"
+            )
+            assert progress in page.text
+    english = browser.get(f"/appointments/{appointment_id}/questionnaire?section=0").text
+    first_section = form_view.sections(from_fhir(body))[0]
+    first_question = next(i for top in first_section.items for i in top.walk() if i.is_question)
+    assert form_view.item_text(first_question, "en") in english.replace("&#39;", "'")
