@@ -61,6 +61,7 @@ class EntryView:
     mode: str  # "online" | "in_person" | "both"
     overbooked: bool
     next_statuses: tuple[str, ...]
+    answers_url: str | None = None  # the questionnaire answers, when the menu asks for them
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +162,11 @@ class Calendar:
             mode=entry.mode.value,
             overbooked=entry.overbooked,
             next_statuses=tuple(sorted(s.value for s in STAFF_TRANSITIONS.get(entry.status, ()))),
+            answers_url=(
+                f"/staff/appointments/{entry.id}/questionnaire"
+                if entry.has_questionnaire and entry.patient_id
+                else None
+            ),
         )
 
     def title(self, title_ja: str, title_en: str) -> str:

@@ -28,7 +28,7 @@ from tests.support import forms
 from tests.support.booking import make_menu
 from tests.support.clock import FakeClock
 from tests.support.databases import run_sync
-from tests.support.web import Devices, post_form, sign_in_patient
+from tests.support.web import Devices, post_form, sign_in_patient, sign_in_staff
 
 
 @pytest.fixture
@@ -244,6 +244,24 @@ def test_a_patient_answers_section_by_section_then_books(
         browser, confirm, {"patient_id": world.patient_a}, page=confirm, follow_redirects=False
     )
     assert booked.headers["location"] == "/appointments"
+
+    # The clinic: the doctor reaches the answers from the day's list; the receptionist cannot.
+    day = (clock.now + timedelta(days=3)).date().isoformat()
+    devices = Devices(browser)
+    doctor = devices("doctor")
+    sign_in_staff(doctor, world.doctor_a, clock)
+    answers_link = f"/staff/appointments/{appointment_id}/questionnaire"
+    assert answers_link in doctor.get(f"/staff/schedule?day={day}").text
+    assert answers_link in doctor.get(f"/staff/calendar?view=week&day={day}").text
+    read = doctor.get(answers_link)
+    assert read.status_code == 200
+    assert "カロナール" in read.text
+    assert "38.5" in read.text
+    clock.advance(seconds=30)
+    reception = devices("reception")
+    sign_in_staff(reception, world.receptionist_a, clock)
+    assert answers_link not in reception.get(f"/staff/schedule?day={day}").text
+    assert reception.get(answers_link).status_code == 403
 
 
 def test_answers_resume_on_another_device_and_stay_private(
