@@ -45,6 +45,7 @@ from patient_portal.views import (  # noqa: F401 - register on `api`
 from patient_portal.views import booking as booking_views
 from patient_portal.views import calendar as calendar_views
 from patient_portal.views import clinic_setup as clinic_setup_views
+from patient_portal.views import form_attachments as form_attachment_views
 from patient_portal.views import forms_patient as forms_patient_views
 from patient_portal.views import forms_staff as forms_staff_views
 from patient_portal.views import passkeys as passkey_views
@@ -123,6 +124,7 @@ def create_app(
         *calendar_views.routes,
         *forms_staff_views.routes,
         *forms_patient_views.routes,
+        *form_attachment_views.routes,
         *health.routes,
         *api.routes(),
         Mount(MOUNT, app=assets, name="static"),

@@ -47,6 +47,7 @@ from patient_portal.views.common import (
     redirect,
     require,
 )
+from patient_portal.views.form_attachments import referenced
 
 MAX_DOCUMENT: Final = 900_000  # characters; the form body limit is 1 MiB
 NOTICES: Final = frozenset({"created", "saved", "tests", "published", "draft", "discarded"})
@@ -657,6 +658,7 @@ async def doctor_view(request: Request) -> Response:
         "summary": None,
         "response": None,
         "previous": None,
+        "photos": [],
         "zone": ZoneInfo((await appointment.clinic).time_zone),
     }
     if found is not None:
@@ -680,6 +682,7 @@ async def doctor_view(request: Request) -> Response:
             ),
             response=response,
             previous=previous,
+            photos=[f"/staff/attachments/{key}" for key in referenced(response.structured)],
         )
     await record(
         request,

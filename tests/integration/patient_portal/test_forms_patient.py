@@ -262,6 +262,22 @@ def test_a_patient_answers_section_by_section_then_books(
     sign_in_staff(reception, world.receptionist_a, clock)
     assert answers_link not in reception.get(f"/staff/schedule?day={day}").text
     assert reception.get(answers_link).status_code == 403
+    # The photo: to the clinic's clinicians and the patient's own account, nobody else.
+    photo = f"/staff/attachments/{attachments[0].id}"
+    assert photo in read.text
+    assert reception.get(photo).status_code == 403
+    shown = devices("doctor").get(photo)
+    assert shown.status_code == 200
+    assert shown.content == _png()
+    assert shown.headers["content-type"] == "image/png"
+    assert shown.headers["cache-control"] == "no-store"
+    patient = devices("patient")
+    sign_in_patient(patient, PHONE_A, SMS_CODE)
+    own = f"/appointments/{appointment_id}/questionnaire/attachments/{attachments[0].id}"
+    assert patient.get(own).content == _png()
+    stranger = devices("stranger")
+    sign_in_patient(stranger, PHONE_B, SMS_CODE)
+    assert stranger.get(own).status_code == 404
 
 
 def test_answers_resume_on_another_device_and_stay_private(
