@@ -64,9 +64,9 @@ def test_a_decompression_bomb_is_refused_before_it_is_decoded() -> None:
 @settings(max_examples=200)
 @given(st.binary(max_size=2048))
 def test_random_bytes_are_refused_for_a_stated_reason(data: bytes) -> None:
+    outcome: str
     try:
-        checked = check_image(data)
+        outcome = check_image(data).content_type  # random bytes that happen to decode
     except AttachmentRefused as refused:
-        assert refused.reason in ("empty", "not_an_image", "too_large", "too_many_pixels")
-        return
-    assert checked.content_type in IMAGE_TYPES.values()  # random bytes that decode as a photo
+        outcome = refused.reason
+    assert outcome in {*IMAGE_TYPES.values(), "empty", "not_an_image", "too_large"}
