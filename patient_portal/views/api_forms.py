@@ -16,7 +16,8 @@ from starlette.requests import Request
 from booking import service as booking
 from booking.errors import AppointmentNotFound
 from booking.models import Appointment, AppointmentStatus
-from interview_forms import responses
+from interview_forms import responses, versions
+from interview_forms import summary as summaries
 from interview_forms.engine import Evaluation, evaluate
 from interview_forms.models import FormResponse, ResponseStatus
 from patient_portal import questionnaire_gate
@@ -25,6 +26,7 @@ from patient_portal.auth.policy import Action, Principal, Resource
 from patient_portal.problems import CONFLICT, NOT_FOUND, VALIDATION, Problem, Text
 from patient_portal.views.booking import appointment_resource, clock
 from patient_portal.views.common import authorize, record, require
+from patient_portal.views.form_attachments import referenced
 from patient_portal.waitlist_jobs import watch_hold
 
 NOT_A_FAMILY_MEMBER = Text(
@@ -245,4 +247,75 @@ async def submit_answers(request: Request, body: AnswersIn) -> SentOut:
         response=response.response or {},
         outcomes=_outcomes(response.outcomes),
         online_blocked=blocked,
+    )
+
+
+# --- the clinic's side ---------------------------------------------------------------------------
+
+
+class FlagOut(BaseModel):
+    action: str
+    message_ja: str
+    message_en: str
+    keys: list[str]
+
+
+class AnswersForClinic(BaseModel):
+    questionnaire: str = Field(description="The canonical url|version the patient answered")
+    completed_at: str
+    summary_ja: str = Field(description="Japanese text for the subjective (S) part of a SOAP note")
+    summary_en: str
+    red_flags: list[FlagOut]
+    response: dict[str, Any] = Field(description="The FHIR R4 QuestionnaireResponse")
+    photos: list[str] = Field(description="Where the clinic's staff fetch the attached photos")
+
+
+@api.endpoint(
+    "GET",
+    "/staff/appointments/{appointment_id}/questionnaire",
+    summary="A patient's answers for an appointment, with the S-note summary (for the karte)",
+    response=AnswersForClinic,
+    tags=("questionnaires",),
+    problems=(401, 403, 404),
+)
+async def get_answers_for_clinic(request: Request) -> AnswersForClinic:
+    """For doctors, nurses and the administrator of the appointment's clinic; every read is
+    recorded in the audit log. 404 when the appointment has no completed answers."""
+    principal = require(request, "staff")
+    clinic = frozenset({principal.clinic_id}) if principal.clinic_id else frozenset()
+    await authorize(
+        request, principal, Action.FORM_RESPONSE_READ, Resource("form_response", clinic_ids=clinic)
+    )
+    appointment_id = str(request.path_params["appointment_id"])
+    appointment = await booking.clinic_appointment(principal.clinic_id, appointment_id)
+    resource = (
+        appointment_resource(appointment)
+        if appointment
+        else Resource("appointment", appointment_id)
+    )
+    await authorize(request, principal, Action.FORM_RESPONSE_READ, resource)
+    found = await versions.appointment_responses(principal.clinic_id, appointment_id)
+    if found is None:
+        raise Problem(NOT_FOUND, Text("回答はまだありません", "No answers yet"))
+    response, previous = found
+    questionnaire, answers = versions.answers_of(response)
+    summary = summaries.summarize(
+        questionnaire,
+        answers,
+        previous=versions.answers_of(previous) if previous else None,
+    )
+    await record(request, principal, Action.FORM_RESPONSE_READ.value, resource)
+    return AnswersForClinic(
+        questionnaire=str((response.response or {}).get("questionnaire", "")),
+        completed_at=(response.completed_at or response.updated_at).isoformat(),
+        summary_ja=summary.text_ja,
+        summary_en=summary.text_en,
+        red_flags=[
+            FlagOut(
+                action=f.action, message_ja=f.message_ja, message_en=f.message_en, keys=list(f.keys)
+            )
+            for f in summary.flags
+        ],
+        response=response.response or {},
+        photos=[f"/staff/attachments/{key}" for key in referenced(response.structured)],
     )

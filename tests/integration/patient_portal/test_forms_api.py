@@ -13,8 +13,10 @@ from patient_portal.db import database
 from patient_portal.settings import Settings
 from tests.integration.patient_portal.conftest import PHONE_A, PHONE_B, World
 from tests.integration.patient_portal.test_booking import free, hold, token
+from tests.integration.patient_portal.test_clinic_setup import bearer as staff_token
 from tests.support import forms
 from tests.support.booking import make_menu
+from tests.support.clock import FakeClock
 from tests.support.databases import run_sync
 
 
@@ -35,7 +37,7 @@ def menus(settings: Settings, world: World) -> dict[str, str]:
 
 
 def test_answer_then_book_through_the_api(
-    browser: TestClient, world: World, menus: dict[str, str]
+    browser: TestClient, world: World, menus: dict[str, str], clock: FakeClock
 ) -> None:
     auth = token(browser, PHONE_A)
     held = hold(browser, auth, menus["clinic"], free(browser, menus["clinic"])[0]).json()
@@ -95,6 +97,19 @@ def test_answer_then_book_through_the_api(
 
     other = token(browser, PHONE_B)
     assert browser.get(f"{base}/questionnaire", headers=other).status_code == 404
+
+    # The karte bridge reads the answers with the S-note summary, as a clinician.
+    for_clinic = f"/api/v1/staff/appointments/{held['id']}/questionnaire"
+    doctor = staff_token(browser, world.doctor_a, clock)
+    read = browser.get(for_clinic, headers=doctor)
+    assert read.status_code == 200, read.text
+    body = read.json()
+    assert "カロナール" in body["summary_ja"]
+    assert "体温" not in body["summary_ja"]  # the temperature no longer applied: dropped
+    assert body["questionnaire"] == "https://tsunagu.dev/fhir/Questionnaire/test/fever|1"
+    clock.advance(seconds=30)
+    reception = staff_token(browser, world.receptionist_a, clock)
+    assert browser.get(for_clinic, headers=reception).status_code == 403
 
 
 def test_red_flags_release_an_online_hold(
