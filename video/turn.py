@@ -99,10 +99,13 @@ DEFAULT_TRANSPORTS: Final = (TurnTransport.UDP, TurnTransport.TCP, TurnTransport
 
 @dataclass(frozen=True)
 class IceServer:
-    """One ``RTCIceServer`` entry: STUN entries have no username, credential or expiry."""
+    """One ``RTCIceServer`` entry: STUN entries have no username, credential or expiry.
+
+    Neither the username (Twilio's is half of the credential pair) nor the credential is in the
+    ``repr``, so logging an entry leaks nothing."""
 
     urls: tuple[str, ...]
-    username: str | None = None
+    username: str | None = field(default=None, repr=False)
     credential: str | None = field(default=None, repr=False)
     expires_at: datetime | None = None
 
