@@ -197,6 +197,12 @@ def _check_participant(participant_id: str) -> None:
         raise ValueError("participant_id: 1-128 characters of A-Z a-z 0-9 . _ -")
 
 
+def _aware(now: datetime) -> datetime:
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return now.astimezone(UTC)
+
+
 def _stun_urls(urls: Iterable[str]) -> tuple[str, ...]:
     chosen = tuple(urls)
     for url in chosen:
@@ -276,8 +282,9 @@ class SharedSecretTurn:
     def issue(self, participant_id: str, now: datetime) -> list[IceServer]:
         """The credentials, computed (the synchronous core of :meth:`credentials`)."""
         _check_participant(participant_id)
-        expires_at = now.astimezone(UTC) + self._ttl
-        username = f"{int(expires_at.timestamp())}:{participant_id}"
+        expiry = int((_aware(now) + self._ttl).timestamp())
+        expires_at = datetime.fromtimestamp(expiry, UTC)
+        username = f"{expiry}:{participant_id}"
         servers = [IceServer(self._stun)] if self._stun else []
         credential = shared_secret_credential(self._secret, username)
         return [*servers, IceServer(self._turn, username, credential, expires_at)]
@@ -341,13 +348,14 @@ class TwilioTurn:
 
     async def credentials(self, participant_id: str, now: datetime) -> list[IceServer]:
         _check_participant(participant_id)
+        issued = _aware(now)
         client = self._client()
         if self._base_url is not None:
             client.api.base_url = self._base_url
         token = await self._call(client.tokens.create_async(ttl=int(self._ttl.total_seconds())))
         ttl = str(getattr(token, "ttl", "") or "")
         lifetime = timedelta(seconds=int(ttl)) if ttl.isascii() and ttl.isdigit() else self._ttl
-        expires_at = now.astimezone(UTC) + min(lifetime, self._ttl)
+        expires_at = issued + min(lifetime, self._ttl)
         servers = order_ice_servers(
             _from_twilio(getattr(token, "ice_servers", None), expires_at), self._transports
         )

@@ -17,7 +17,7 @@ from aiortc.rtcicetransport import connection_kwargs
 from patient_portal.twilio_client import TwilioConnection
 from tests.support.fake_twilio_tokens import ACCOUNT_SID, AUTH_TOKEN, TURN_HOST, FakeTwilioTokens
 from tests.support.live_server import free_port, serve
-from video.turn import TurnTransport, TurnUnavailable, TwilioTurn, build_turn_provider
+from video.turn import IceServer, TurnTransport, TurnUnavailable, TwilioTurn, build_turn_provider
 
 NOW = datetime(2026, 4, 1, 0, 30, tzinfo=UTC)
 PARTICIPANT = "patient-7f3a"
@@ -46,8 +46,8 @@ def turn(connection: TwilioConnection, base_url: str) -> TwilioTurn:
     return TwilioTurn(connection.client, base_url=base_url, timeout=5)
 
 
-def urls(servers: list[object]) -> list[str]:
-    return [url for server in servers for url in getattr(server, "urls", ())]
+def urls(servers: list[IceServer]) -> list[str]:
+    return [url for server in servers for url in server.urls]
 
 
 async def test_a_token_becomes_ordered_ice_servers(
