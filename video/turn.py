@@ -163,11 +163,14 @@ def order_ice_servers(
         kept = [url for url in server.urls if _transport_of(url) is None]
         if kept:
             stun.append(_with_urls(server, kept))
-        relayed = [url for url in server.urls if _transport_of(url) in rank]
-        relayed.sort(key=lambda url: rank[_transport_of(url) or TurnTransport.UDP])
+        relayed = sorted(
+            (rank[transport], index, url)
+            for index, url in enumerate(server.urls)
+            if (transport := _transport_of(url)) is not None and transport in rank
+        )
         if relayed:
-            best = rank[_transport_of(relayed[0]) or TurnTransport.UDP]
-            turn.append((best, position, _with_urls(server, relayed)))
+            urls = [url for _, _, url in relayed]
+            turn.append((relayed[0][0], position, _with_urls(server, urls)))
     return stun + [server for _, _, server in sorted(turn, key=lambda item: item[:2])]
 
 
@@ -183,8 +186,10 @@ def _check_transports(transports: Sequence[TurnTransport]) -> tuple[TurnTranspor
 
 
 def _check_ttl(ttl: timedelta, maximum: timedelta | None = None) -> timedelta:
-    if ttl < timedelta(minutes=1) or (maximum is not None and ttl > maximum):
-        raise ValueError(f"ttl must be between 60 s and {maximum or 'any'}: {ttl}")
+    if ttl < timedelta(minutes=1):
+        raise ValueError(f"ttl must be at least 60 seconds: {ttl}")
+    if maximum is not None and ttl > maximum:
+        raise ValueError(f"ttl must be at most {int(maximum.total_seconds())} seconds: {ttl}")
     if ttl != timedelta(seconds=int(ttl.total_seconds())):
         raise ValueError("ttl must be whole seconds")
     return ttl
@@ -223,8 +228,8 @@ def shared_secret_credential(secret: str, username: str) -> str:
 def verify(username: str, credential: str, secret: str, now: datetime) -> bool:
     """True when ``username``/``credential`` were made with ``secret`` and have not expired.
 
-    This is the check coturn itself performs on every authenticated request (``use-auth-secret``);
-    it is here for tests and diagnostics — Tsunagu never needs it to admit a client.
+    coturn (``use-auth-secret``) makes this check itself when a client authenticates; Tsunagu
+    never needs it to admit anyone — it is here for tests and for diagnosing a refused relay.
     """
     expiry, separator, participant = username.partition(":")
     if not separator or not (expiry.isascii() and expiry.isdigit()) or not participant:
