@@ -38,6 +38,41 @@ from pydantic import (
     ValidationError,
 )
 
+__all__ = [
+    "MAX_CANDIDATE_CHARS",
+    "MAX_CHAT_CHARS",
+    "MAX_FRAME_BYTES",
+    "MAX_NOTE_CHARS",
+    "MAX_SDP_CHARS",
+    "VERSION",
+    "Admit",
+    "Admitted",
+    "Answer",
+    "Candidate",
+    "Chat",
+    "ClientMessage",
+    "CloseCode",
+    "End",
+    "Error",
+    "ErrorCode",
+    "IceCandidate",
+    "Join",
+    "Joined",
+    "Leave",
+    "Offer",
+    "Peer",
+    "Ping",
+    "Pong",
+    "PresenceUpdate",
+    "ProtocolError",
+    "Restart",
+    "ServerMessage",
+    "Waiting",
+    "parse_client_message",
+    "parse_server_message",
+    "serialize",
+]
+
 VERSION = 1
 
 MAX_FRAME_BYTES = 128 * 1024  # the whole frame, before JSON decoding
