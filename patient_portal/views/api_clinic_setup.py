@@ -20,7 +20,8 @@ from patient_portal.api.v1 import api
 from patient_portal.auth.policy import Action, Principal, Resource
 from patient_portal.problems import NOT_FOUND, VALIDATION, FieldError, Problem, Text
 from patient_portal.views.booking import clock
-from patient_portal.views.common import authorize, identity, record, require
+from patient_portal.views.clinic_setup import clinic_admin, clinic_staff_ids, setup_resource
+from patient_portal.views.common import authorize, record, require
 
 
 class ProfileOut(BaseModel):
@@ -190,17 +191,6 @@ async def get_clinic_setup(request: Request) -> ClinicSetupOut:
 # --- changes ----------------------------------------------------------------------------------
 
 
-async def _admin(request: Request) -> tuple[Principal, Clinic]:
-    principal = require(request, "staff")
-    await authorize(
-        request,
-        principal,
-        Action.CLINIC_MANAGE,
-        Resource("clinic", clinic_ids=frozenset({principal.clinic_id})),
-    )
-    return principal, await Clinic.get(id=principal.clinic_id)
-
-
 def _refused(error: setup.SetupInvalid) -> Problem:
     return Problem(
         VALIDATION,
@@ -218,12 +208,14 @@ async def _missing(request: Request, principal: Principal, kind: str, key: str) 
     return Problem(NOT_FOUND)
 
 
-def _resource(clinic: Clinic, kind: str, key: object) -> Resource:
-    return Resource(kind, str(key), clinic_ids=frozenset({str(clinic.id)}))
-
-
-async def _staff_ids(request: Request, clinic: Clinic) -> set[str]:
-    return {str(m.id) for m in await identity(request).clinic_staff(str(clinic.id))}
+async def _own_practitioner(request: Request) -> tuple[Principal, Clinic, Practitioner]:
+    """The administrator, their clinic and the practitioner of the path (404 if not theirs)."""
+    principal, clinic = await clinic_admin(request)
+    key = str(request.path_params["practitioner_id"])
+    practitioner = await setup.practitioner_of(clinic, key)
+    if practitioner is None:
+        raise await _missing(request, principal, "practitioner", key)
+    return principal, clinic, practitioner
 
 
 @api.endpoint(
@@ -236,7 +228,7 @@ async def _staff_ids(request: Request, clinic: Clinic) -> set[str]:
     problems=(401, 403, 422),
 )
 async def put_profile(request: Request, body: setup.ClinicProfile) -> ProfileOut:
-    principal, clinic = await _admin(request)
+    principal, clinic = await clinic_admin(request)
     try:
         changed = await setup.update_clinic(clinic, body)
     except setup.SetupInvalid as error:
@@ -246,7 +238,7 @@ async def put_profile(request: Request, body: setup.ClinicProfile) -> ProfileOut
             request,
             principal,
             "clinic.update",
-            _resource(clinic, "clinic", clinic.id),
+            setup_resource(clinic, "clinic", clinic.id),
             detail={"fields": changed},
         )
     return ProfileOut(**setup.profile_of(clinic))
@@ -268,15 +260,18 @@ async def _practitioner_out(practitioner: Practitioner) -> PractitionerOut:
     problems=(401, 403, 422),
 )
 async def post_practitioner(request: Request, body: setup.PractitionerInput) -> PractitionerOut:
-    principal, clinic = await _admin(request)
+    principal, clinic = await clinic_admin(request)
     try:
         created = await setup.create_practitioner(
-            clinic, body, staff_ids=await _staff_ids(request, clinic)
+            clinic, body, staff_ids=await clinic_staff_ids(request, clinic)
         )
     except setup.SetupInvalid as error:
         raise _refused(error) from None
     await record(
-        request, principal, "practitioner.create", _resource(clinic, "practitioner", created.id)
+        request,
+        principal,
+        "practitioner.create",
+        setup_resource(clinic, "practitioner", created.id),
     )
     return await _practitioner_out(created)
 
@@ -291,18 +286,17 @@ async def post_practitioner(request: Request, body: setup.PractitionerInput) -> 
     problems=(401, 403, 404, 422),
 )
 async def put_practitioner(request: Request, body: setup.PractitionerInput) -> PractitionerOut:
-    principal, clinic = await _admin(request)
-    key = str(request.path_params["practitioner_id"])
-    practitioner = await setup.practitioner_of(clinic, key)
-    if practitioner is None:
-        raise await _missing(request, principal, "practitioner", key)
+    principal, clinic, practitioner = await _own_practitioner(request)
+    key = str(practitioner.id)
     try:
         await setup.update_practitioner(
-            clinic, practitioner, body, staff_ids=await _staff_ids(request, clinic)
+            clinic, practitioner, body, staff_ids=await clinic_staff_ids(request, clinic)
         )
     except setup.SetupInvalid as error:
         raise _refused(error) from None
-    await record(request, principal, "practitioner.update", _resource(clinic, "practitioner", key))
+    await record(
+        request, principal, "practitioner.update", setup_resource(clinic, "practitioner", key)
+    )
     return await _practitioner_out(practitioner)
 
 
@@ -321,17 +315,13 @@ class HoursAdded(BaseModel):
     problems=(401, 403, 404, 422),
 )
 async def post_hours(request: Request, body: setup.HoursInput) -> HoursAdded:
-    principal, clinic = await _admin(request)
-    key = str(request.path_params["practitioner_id"])
-    practitioner = await setup.practitioner_of(clinic, key)
-    if practitioner is None:
-        raise await _missing(request, principal, "practitioner", key)
+    principal, clinic, practitioner = await _own_practitioner(request)
     try:
         added = await setup.add_hours(clinic, practitioner, body)
     except setup.SetupInvalid as error:
         raise _refused(error) from None
     for row in added:
-        await record(request, principal, "hours.create", _resource(clinic, "hours", row.id))
+        await record(request, principal, "hours.create", setup_resource(clinic, "hours", row.id))
     return HoursAdded(hours=[_hours(row) for row in added])
 
 
@@ -344,18 +334,12 @@ async def post_hours(request: Request, body: setup.HoursInput) -> HoursAdded:
     problems=(401, 403, 404),
 )
 async def delete_hours(request: Request) -> Response:
-    principal, clinic = await _admin(request)
-    key = str(request.path_params["practitioner_id"])
-    practitioner = await setup.practitioner_of(clinic, key)
-    row = (
-        await setup.hours_row(practitioner, str(request.path_params["hours_id"]))
-        if (practitioner)
-        else None
-    )
+    principal, clinic, practitioner = await _own_practitioner(request)
+    row = await setup.hours_row(practitioner, str(request.path_params["hours_id"]))
     if row is None:
         raise await _missing(request, principal, "hours", str(request.path_params["hours_id"]))
     await setup.delete_hours(row)
-    await record(request, principal, "hours.delete", _resource(clinic, "hours", row.id))
+    await record(request, principal, "hours.delete", setup_resource(clinic, "hours", row.id))
     return Response(status_code=204)
 
 
@@ -370,12 +354,12 @@ async def delete_hours(request: Request) -> Response:
     problems=(401, 403, 422),
 )
 async def post_menu(request: Request, body: setup.MenuInput) -> MenuOut:
-    principal, clinic = await _admin(request)
+    principal, clinic = await clinic_admin(request)
     try:
         created = await setup.create_menu(clinic, body)
     except setup.SetupInvalid as error:
         raise _refused(error) from None
-    await record(request, principal, "menu.create", _resource(clinic, "menu", created.id))
+    await record(request, principal, "menu.create", setup_resource(clinic, "menu", created.id))
     await created.fetch_related("practitioners")
     return _menu(created)
 
@@ -390,7 +374,7 @@ async def post_menu(request: Request, body: setup.MenuInput) -> MenuOut:
     problems=(401, 403, 404, 422),
 )
 async def put_menu(request: Request, body: setup.MenuInput) -> MenuOut:
-    principal, clinic = await _admin(request)
+    principal, clinic = await clinic_admin(request)
     key = str(request.path_params["menu_id"])
     menu = await setup.menu_of(clinic, key)
     if menu is None:
@@ -403,7 +387,7 @@ async def put_menu(request: Request, body: setup.MenuInput) -> MenuOut:
         request,
         principal,
         "menu.update",
-        _resource(clinic, "menu", key),
+        setup_resource(clinic, "menu", key),
         detail={"fields": changed},
     )
     await menu.fetch_related("practitioners")
@@ -421,13 +405,15 @@ async def put_menu(request: Request, body: setup.MenuInput) -> MenuOut:
     problems=(401, 403, 422),
 )
 async def post_exception(request: Request, body: setup.ExceptionInput) -> ExceptionOut:
-    principal, clinic = await _admin(request)
+    principal, clinic = await clinic_admin(request)
     today = clock(request).astimezone(ZoneInfo(clinic.time_zone)).date()
     try:
         added = await setup.add_exception(clinic, body, today=today)
     except setup.SetupInvalid as error:
         raise _refused(error) from None
-    await record(request, principal, "exception.create", _resource(clinic, "exception", added.id))
+    await record(
+        request, principal, "exception.create", setup_resource(clinic, "exception", added.id)
+    )
     return _exception(added)
 
 
@@ -440,11 +426,11 @@ async def post_exception(request: Request, body: setup.ExceptionInput) -> Except
     problems=(401, 403, 404),
 )
 async def delete_exception(request: Request) -> Response:
-    principal, clinic = await _admin(request)
+    principal, clinic = await clinic_admin(request)
     key = str(request.path_params["exception_id"])
     row = await setup.exception_of(clinic, key)
     if row is None:
         raise await _missing(request, principal, "exception", key)
     await setup.delete_exception(row)
-    await record(request, principal, "exception.delete", _resource(clinic, "exception", key))
+    await record(request, principal, "exception.delete", setup_resource(clinic, "exception", key))
     return Response(status_code=204)

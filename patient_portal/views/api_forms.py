@@ -27,6 +27,7 @@ from patient_portal.problems import CONFLICT, NOT_FOUND, VALIDATION, Problem, Te
 from patient_portal.views.booking import appointment_resource, clock
 from patient_portal.views.common import authorize, record, require
 from patient_portal.views.form_attachments import referenced
+from patient_portal.views.forms_staff import clinician_appointment
 from patient_portal.waitlist_jobs import watch_hold
 
 NOT_A_FAMILY_MEMBER = Text(
@@ -281,19 +282,8 @@ class AnswersForClinic(BaseModel):
 async def get_answers_for_clinic(request: Request) -> AnswersForClinic:
     """For doctors, nurses and the administrator of the appointment's clinic; every read is
     recorded in the audit log. 404 when the appointment has no completed answers."""
-    principal = require(request, "staff")
-    clinic = frozenset({principal.clinic_id}) if principal.clinic_id else frozenset()
-    await authorize(
-        request, principal, Action.FORM_RESPONSE_READ, Resource("form_response", clinic_ids=clinic)
-    )
-    appointment_id = str(request.path_params["appointment_id"])
-    appointment = await booking.clinic_appointment(principal.clinic_id, appointment_id)
-    resource = (
-        appointment_resource(appointment)
-        if appointment
-        else Resource("appointment", appointment_id)
-    )
-    await authorize(request, principal, Action.FORM_RESPONSE_READ, resource)
+    principal, appointment, resource = await clinician_appointment(request)
+    appointment_id = str(appointment.id)
     found = await versions.appointment_responses(principal.clinic_id, appointment_id)
     if found is None:
         raise Problem(NOT_FOUND, Text("回答はまだありません", "No answers yet"))

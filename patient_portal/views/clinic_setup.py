@@ -37,7 +37,7 @@ from patient_portal.views.common import (
 WEEKDAYS = range(7)
 
 
-async def _admin(request: Request) -> tuple[Principal, Clinic]:
+async def clinic_admin(request: Request) -> tuple[Principal, Clinic]:
     """The clinic admin and their clinic; other staff 403, patients and nobody to sign-in."""
     principal = require(request, "staff")
     await authorize(
@@ -55,7 +55,7 @@ async def _not_found(request: Request, principal: Principal, kind: str, key: str
     raise HTTPException(404)
 
 
-def _resource(clinic: Clinic, kind: str, key: object) -> Resource:
+def setup_resource(clinic: Clinic, kind: str, key: object) -> Resource:
     return Resource(kind, str(key), clinic_ids=frozenset({str(clinic.id)}))
 
 
@@ -120,7 +120,7 @@ def _profile_shown(clinic: Clinic) -> dict[str, Any]:
 
 
 async def profile(request: Request) -> Response:
-    principal, clinic = await _admin(request)
+    principal, clinic = await clinic_admin(request)
     context: dict[str, Any] = {
         "clinic": clinic,
         "values": _profile_shown(clinic),
@@ -142,7 +142,7 @@ async def profile(request: Request) -> Response:
             request,
             principal,
             "clinic.update",
-            _resource(clinic, "clinic", clinic.id),
+            setup_resource(clinic, "clinic", clinic.id),
             detail={"fields": changed},
         )
     return redirect("/staff/clinic?saved=1")
@@ -152,7 +152,7 @@ async def profile(request: Request) -> Response:
 
 
 async def practitioner_list(request: Request) -> Response:
-    _, clinic = await _admin(request)
+    _, clinic = await clinic_admin(request)
     return page(
         request,
         "clinic/practitioners.html",
@@ -193,12 +193,12 @@ def _practitioner_form(form: FormData) -> dict[str, Any]:
     }
 
 
-async def _staff_ids(request: Request, clinic: Clinic) -> set[str]:
+async def clinic_staff_ids(request: Request, clinic: Clinic) -> set[str]:
     return {str(m.id) for m in await identity(request).clinic_staff(str(clinic.id))}
 
 
 async def practitioner_new(request: Request) -> Response:
-    principal, clinic = await _admin(request)
+    principal, clinic = await clinic_admin(request)
     if request.method == "GET":
         empty = {"display_name": "", "display_name_kana": "", "staff_id": "", "menu_ids": []}
         return await _practitioner_page(request, clinic, None, empty)
@@ -207,18 +207,21 @@ async def practitioner_new(request: Request) -> Response:
         created = await setup.create_practitioner(
             clinic,
             setup.parse(setup.PractitionerInput, values),
-            staff_ids=await _staff_ids(request, clinic),
+            staff_ids=await clinic_staff_ids(request, clinic),
         )
     except setup.SetupInvalid as error:
         return await _practitioner_page(request, clinic, None, values, error)
     await record(
-        request, principal, "practitioner.create", _resource(clinic, "practitioner", created.id)
+        request,
+        principal,
+        "practitioner.create",
+        setup_resource(clinic, "practitioner", created.id),
     )
     return redirect("/staff/clinic/practitioners")
 
 
 async def _practitioner(request: Request) -> tuple[Principal, Clinic, Practitioner]:
-    principal, clinic = await _admin(request)
+    principal, clinic = await clinic_admin(request)
     key = str(request.path_params["practitioner_id"])
     practitioner = await setup.practitioner_of(clinic, key)
     if practitioner is None:
@@ -242,7 +245,7 @@ async def practitioner_edit(request: Request) -> Response:
             clinic,
             practitioner,
             setup.parse(setup.PractitionerInput, values),
-            staff_ids=await _staff_ids(request, clinic),
+            staff_ids=await clinic_staff_ids(request, clinic),
         )
     except setup.SetupInvalid as error:
         return await _practitioner_page(request, clinic, practitioner, values, error)
@@ -250,7 +253,7 @@ async def practitioner_edit(request: Request) -> Response:
         request,
         principal,
         "practitioner.update",
-        _resource(clinic, "practitioner", practitioner.id),
+        setup_resource(clinic, "practitioner", practitioner.id),
     )
     return redirect("/staff/clinic/practitioners")
 
@@ -265,7 +268,9 @@ async def practitioner_active(request: Request) -> Response:
     active = _checked(await _form(request), "active")
     await setup.set_practitioner_active(practitioner, active)
     action = "practitioner.reactivate" if active else "practitioner.deactivate"
-    await record(request, principal, action, _resource(clinic, "practitioner", practitioner.id))
+    await record(
+        request, principal, action, setup_resource(clinic, "practitioner", practitioner.id)
+    )
     return redirect("/staff/clinic/practitioners")
 
 
@@ -298,7 +303,7 @@ async def hours(request: Request) -> Response:
                 request,
                 principal,
                 "hours.create",
-                _resource(clinic, "practitioner", practitioner.id),
+                setup_resource(clinic, "practitioner", practitioner.id),
                 detail={"ranges": len(added)},
             )
             return redirect(f"/staff/clinic/practitioners/{practitioner.id}/hours")
@@ -328,7 +333,7 @@ async def hours_delete(request: Request) -> Response:
         await _not_found(request, principal, "hours", key)
     await setup.delete_hours(row)
     await record(
-        request, principal, "hours.delete", _resource(clinic, "practitioner", practitioner.id)
+        request, principal, "hours.delete", setup_resource(clinic, "practitioner", practitioner.id)
     )
     return redirect(f"/staff/clinic/practitioners/{practitioner.id}/hours")
 
@@ -402,14 +407,14 @@ async def _menu_page(
 
 
 async def menu_list(request: Request) -> Response:
-    _, clinic = await _admin(request)
+    _, clinic = await clinic_admin(request)
     return page(
         request, "clinic/menus.html", {"clinic": clinic, "menus": await setup.menus(clinic)}
     )
 
 
 async def menu_new(request: Request) -> Response:
-    principal, clinic = await _admin(request)
+    principal, clinic = await clinic_admin(request)
     if request.method == "GET":
         return await _menu_page(request, clinic, None, _menu_defaults())
     values = _menu_form(await _form(request))
@@ -417,12 +422,12 @@ async def menu_new(request: Request) -> Response:
         created = await setup.create_menu(clinic, setup.parse(setup.MenuInput, values))
     except setup.SetupInvalid as error:
         return await _menu_page(request, clinic, None, values, error)
-    await record(request, principal, "menu.create", _resource(clinic, "menu", created.id))
+    await record(request, principal, "menu.create", setup_resource(clinic, "menu", created.id))
     return redirect("/staff/clinic/menus")
 
 
 async def menu_edit(request: Request) -> Response:
-    principal, clinic = await _admin(request)
+    principal, clinic = await clinic_admin(request)
     key = str(request.path_params["menu_id"])
     menu = await setup.menu_of(clinic, key)
     if menu is None:
@@ -442,7 +447,7 @@ async def menu_edit(request: Request) -> Response:
             request,
             principal,
             "menu.update",
-            _resource(clinic, "menu", menu.id),
+            setup_resource(clinic, "menu", menu.id),
             detail={"fields": changed},
         )
     return redirect("/staff/clinic/menus")
@@ -456,7 +461,7 @@ def _today(request: Request, clinic: Clinic) -> date:
 
 
 async def exceptions(request: Request) -> Response:
-    principal, clinic = await _admin(request)
+    principal, clinic = await clinic_admin(request)
     today = _today(request, clinic)
     values: dict[str, Any] = {
         "day": "",
@@ -478,7 +483,10 @@ async def exceptions(request: Request) -> Response:
             error = refused
         else:
             await record(
-                request, principal, "exception.create", _resource(clinic, "exception", added.id)
+                request,
+                principal,
+                "exception.create",
+                setup_resource(clinic, "exception", added.id),
             )
             return redirect("/staff/clinic/exceptions")
     rows = await setup.upcoming_exceptions(clinic, today)
@@ -507,13 +515,13 @@ async def exceptions(request: Request) -> Response:
 
 
 async def exception_delete(request: Request) -> Response:
-    principal, clinic = await _admin(request)
+    principal, clinic = await clinic_admin(request)
     key = str(request.path_params["exception_id"])
     row = await setup.exception_of(clinic, key)
     if row is None:
         await _not_found(request, principal, "exception", key)
     await setup.delete_exception(row)
-    await record(request, principal, "exception.delete", _resource(clinic, "exception", key))
+    await record(request, principal, "exception.delete", setup_resource(clinic, "exception", key))
     return redirect("/staff/clinic/exceptions")
 
 

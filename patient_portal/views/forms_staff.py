@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute, Route
 
 from booking import service as booking
 from booking import setup
-from booking.models import Clinic
+from booking.models import Appointment, Clinic
 from interview_forms import summary as summaries
 from interview_forms import versions
 from interview_forms.definition import EnableWhen, Item, Questionnaire
@@ -631,8 +631,9 @@ async def validate_document(request: Request) -> Response:
 # --- the doctor's view ---------------------------------------------------------------------------
 
 
-async def doctor_view(request: Request) -> Response:
-    """A patient's answers for an appointment, readable at a glance, with the S-note text."""
+async def clinician_appointment(request: Request) -> tuple[Principal, Appointment, Resource]:
+    """The signed-in clinician and the path's appointment of their clinic. A role that may not
+    read answers (a receptionist) is told 403; another clinic's or no appointment, 404."""
     principal = require(request, "staff")
     clinic = frozenset({principal.clinic_id}) if principal.clinic_id else frozenset()
     await authorize(
@@ -640,13 +641,18 @@ async def doctor_view(request: Request) -> Response:
     )
     appointment_id = str(request.path_params["appointment_id"])
     appointment = await booking.clinic_appointment(principal.clinic_id, appointment_id)
-    resource = (
-        appointment_resource(appointment)
-        if appointment
-        else Resource("appointment", appointment_id)
-    )
+    resource = Resource("appointment", appointment_id)
+    if appointment is not None:
+        resource = appointment_resource(appointment)
     await authorize(request, principal, Action.FORM_RESPONSE_READ, resource)
     assert appointment is not None  # noqa: S101 - authorize() refused a missing one
+    return principal, appointment, resource
+
+
+async def doctor_view(request: Request) -> Response:
+    """A patient's answers for an appointment, readable at a glance, with the S-note text."""
+    principal, appointment, resource = await clinician_appointment(request)
+    appointment_id = str(appointment.id)
     locale = request_locale(request)
     found = await versions.appointment_responses(principal.clinic_id, appointment_id)
     patient = (

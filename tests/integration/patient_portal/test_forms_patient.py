@@ -252,7 +252,15 @@ def test_a_patient_answers_section_by_section_then_books(
     sign_in_staff(doctor, world.doctor_a, clock)
     answers_link = f"/staff/appointments/{appointment_id}/questionnaire"
     assert answers_link in doctor.get(f"/staff/schedule?day={day}").text
-    assert answers_link in doctor.get(f"/staff/calendar?view=week&day={day}").text
+
+    async def doctor_of() -> str:
+        async with database(settings, global_fallback=False):
+            booked_row = await Appointment.get(id=appointment_id)
+            return str(booked_row.practitioner_id)  # type: ignore[attr-defined]
+
+    practitioner = run_sync(doctor_of())
+    week = f"/staff/calendar?view=week&day={day}&practitioner={practitioner}"
+    assert answers_link in doctor.get(week).text
     read = doctor.get(answers_link)
     assert read.status_code == 200
     assert "カロナール" in read.text
