@@ -243,7 +243,9 @@ class _Message(BaseModel):
 class _Relayed(_Message):
     """A message the server passes from one participant to another, stamped with ``from``."""
 
-    sender: ParticipantId | None = Field(default=None, alias="from")
+    sender: ParticipantId | None = Field(
+        default=None, validation_alias="from", serialization_alias="from"
+    )
     to: ParticipantId | None = None  # the recipient; omitted: every other admitted participant
 
 
