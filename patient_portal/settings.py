@@ -138,6 +138,16 @@ class Settings:
     email_from: str = "Tsunagu <no-reply@localhost>"
     stripe_secret_key: Secret = field(default_factory=lambda: Secret(""))
     stripe_webhook_secret: Secret = field(default_factory=lambda: Secret(""))
+    turn_provider: str = "none"  # none | shared-secret | twilio (video.turn.TurnProviderKind)
+    turn_hosts: tuple[str, ...] = ()
+    turn_secret: Secret = field(default_factory=lambda: Secret(""))
+    turn_port: int = 3478
+    turn_tls_port: int = 443
+    turn_transports: tuple[str, ...] = ("udp", "tcp", "tls")
+    turn_stun_urls: tuple[str, ...] = ()
+    turn_ttl_seconds: int = 3600
+    consult_join_before_minutes: int = 15
+    consult_join_after_minutes: int = 60
 
     @property
     def is_production(self) -> bool:
@@ -188,6 +198,16 @@ VARIABLES: dict[str, str] = {
     "TSUNAGU_EMAIL_FROM": "sender address of e-mail",
     "TSUNAGU_STRIPE_SECRET_KEY": "secret; required with the stripe payment provider",
     "TSUNAGU_STRIPE_WEBHOOK_SECRET": "secret; required with the stripe payment provider",
+    "TSUNAGU_TURN_PROVIDER": "none (default, direct connections), shared-secret (coturn) or twilio",
+    "TSUNAGU_TURN_HOSTS": "coturn host names, comma-separated (required with shared-secret)",
+    "TSUNAGU_TURN_SECRET": "secret; coturn's static-auth-secret (required with shared-secret)",
+    "TSUNAGU_TURN_PORT": "TURN port over UDP and TCP (3478)",
+    "TSUNAGU_TURN_TLS_PORT": "TURN-over-TLS port (443: what hospital networks let through)",
+    "TSUNAGU_TURN_TRANSPORTS": "TURN transports in order (udp,tcp,tls; tls first for hospitals)",
+    "TSUNAGU_TURN_STUN_URLS": "STUN URLs, comma-separated (shared-secret: coturn's own)",
+    "TSUNAGU_TURN_TTL_SECONDS": "lifetime of each participant's TURN credentials (3600)",
+    "TSUNAGU_CONSULT_JOIN_BEFORE_MINUTES": "how early a consult room opens before the start (15)",
+    "TSUNAGU_CONSULT_JOIN_AFTER_MINUTES": "how long after the start it can still be joined (60)",
 }
 
 LOCALES = ("ja", "en")
@@ -276,6 +296,25 @@ def load_settings(environ: Mapping[str, str], *, create_dev_key: bool = True) ->
             "twilio needs a sender: set it or TSUNAGU_TWILIO_MESSAGING_SERVICE_SID",
         )
 
+    turn_provider = _one_of(
+        "TSUNAGU_TURN_PROVIDER",
+        get("TURN_PROVIDER", "none").lower(),
+        ("none", "shared-secret", "twilio"),
+    )
+    turn_hosts = _list(get("TURN_HOSTS"))
+    turn_transports = _list(get("TURN_TRANSPORTS", "udp,tcp,tls").lower())
+    for transport in turn_transports:
+        _one_of("TSUNAGU_TURN_TRANSPORTS", transport, ("udp", "tcp", "tls"))
+    if turn_provider == "shared-secret":
+        if not turn_hosts:
+            raise SettingsError("TSUNAGU_TURN_HOSTS", "is required with the shared-secret TURN")
+        if not get("TURN_SECRET"):
+            raise SettingsError("TSUNAGU_TURN_SECRET", "is required with the shared-secret TURN")
+    if turn_provider == "twilio":
+        for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"):
+            if not get(name):
+                raise SettingsError(PREFIX + name, "is required by the twilio TURN provider")
+
     return Settings(
         mode=mode,
         data_dir=data_dir,
@@ -306,6 +345,22 @@ def load_settings(environ: Mapping[str, str], *, create_dev_key: bool = True) ->
         email_from=get("EMAIL_FROM", "Tsunagu <no-reply@localhost>"),
         stripe_secret_key=Secret(get("STRIPE_SECRET_KEY")),
         stripe_webhook_secret=Secret(get("STRIPE_WEBHOOK_SECRET")),
+        turn_provider=turn_provider,
+        turn_hosts=turn_hosts,
+        turn_secret=Secret(get("TURN_SECRET")),
+        turn_port=_int("TSUNAGU_TURN_PORT", get("TURN_PORT", "3478"), 1, 65535),
+        turn_tls_port=_int("TSUNAGU_TURN_TLS_PORT", get("TURN_TLS_PORT", "443"), 1, 65535),
+        turn_transports=turn_transports or ("udp", "tcp", "tls"),
+        turn_stun_urls=_list(get("TURN_STUN_URLS")),
+        turn_ttl_seconds=_int(
+            "TSUNAGU_TURN_TTL_SECONDS", get("TURN_TTL_SECONDS", "3600"), 60, 86400
+        ),
+        consult_join_before_minutes=_int(
+            "TSUNAGU_CONSULT_JOIN_BEFORE_MINUTES", get("CONSULT_JOIN_BEFORE_MINUTES", "15"), 0, 240
+        ),
+        consult_join_after_minutes=_int(
+            "TSUNAGU_CONSULT_JOIN_AFTER_MINUTES", get("CONSULT_JOIN_AFTER_MINUTES", "60"), 0, 480
+        ),
     )
 
 
@@ -315,6 +370,11 @@ def _choice(variable: str, raw: str, enum: type[_E]) -> _E:
     except ValueError:
         allowed = ", ".join(member.value for member in enum)
         raise SettingsError(variable, f"must be one of {allowed} (got {raw!r})") from None
+
+
+def _list(raw: str) -> tuple[str, ...]:
+    """A comma-separated value as its non-empty parts."""
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
 def _one_of(variable: str, raw: str, allowed: tuple[str, ...]) -> str:

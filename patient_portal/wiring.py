@@ -19,6 +19,8 @@ from patient_portal.auth.tokens import Tokens
 from patient_portal.auth.verifier import ConsoleVerifier, TwilioVerifier, Verifier
 from patient_portal.notify import Composite, ConsoleEmail, ConsoleSms, SmtpEmail, TwilioSms
 from patient_portal.settings import EmailProvider, Settings, SmsProvider
+from patient_portal.twilio_client import TwilioConnection
+from video.turn import TurnProvider, build_turn_provider
 
 DEMO_SMS_CODE = "123456"
 
@@ -72,3 +74,25 @@ def build_notifier(settings: Settings, *, demo: bool = False) -> Composite:
     else:
         email = ConsoleEmail(show_bodies=demo)
     return Composite(sms=sms, email=email)
+
+
+def build_turn(settings: Settings) -> tuple[TurnProvider, TwilioConnection | None]:
+    """The TURN provider the settings describe, and the Twilio connection to close with the
+    process (when the provider is Twilio's Network Traversal Service)."""
+    twilio = None
+    if settings.turn_provider == "twilio":
+        twilio = TwilioConnection(
+            settings.twilio_account_sid, settings.twilio_auth_token.reveal(), timeout=10
+        )
+    provider = build_turn_provider(
+        settings.turn_provider,
+        hosts=settings.turn_hosts,
+        secret=settings.turn_secret.reveal(),
+        port=settings.turn_port,
+        tls_port=settings.turn_tls_port,
+        transports=settings.turn_transports,
+        stun_urls=settings.turn_stun_urls,
+        ttl_seconds=settings.turn_ttl_seconds,
+        twilio_client=twilio.client if twilio else None,
+    )
+    return provider, twilio
