@@ -190,3 +190,52 @@ def test_any_database_url_either_loads_or_fails_with_one_line(url: str) -> None:
         assert "\n" not in str(outcome)
     else:
         assert outcome.database.backend in (DatabaseBackend.SQLITE, DatabaseBackend.POSTGRES)
+
+
+def test_turn_settings_build_a_working_provider(tmp_path: Path) -> None:
+    import asyncio
+    from datetime import UTC, datetime
+
+    from patient_portal.wiring import build_turn
+    from video.turn import verify
+
+    settings = load(
+        tmp_path,
+        TSUNAGU_TURN_PROVIDER="shared-secret",
+        TSUNAGU_TURN_HOSTS="turn.clinic.example",
+        TSUNAGU_TURN_SECRET="coturn-static-auth-secret",
+        TSUNAGU_TURN_TRANSPORTS="tls,udp",
+        TSUNAGU_TURN_TTL_SECONDS="600",
+    )
+    provider, twilio = build_turn(settings)  # type: ignore[arg-type]
+    assert twilio is None
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    servers = asyncio.run(provider.credentials("patient-1", now))
+    turn = [s for s in servers if s.username]
+    assert turn[0].urls[0].startswith("turns:turn.clinic.example:443")  # tls first, as asked
+    assert verify(turn[0].username, turn[0].credential, "coturn-static-auth-secret", now)
+    assert turn[0].expires_at is not None
+    assert (turn[0].expires_at - now).total_seconds() == 600
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"TSUNAGU_TURN_PROVIDER": "coturn"}, "TSUNAGU_TURN_PROVIDER"),
+        ({"TSUNAGU_TURN_PROVIDER": "shared-secret"}, "TSUNAGU_TURN_HOSTS"),
+        (
+            {"TSUNAGU_TURN_PROVIDER": "shared-secret", "TSUNAGU_TURN_HOSTS": "turn.example"},
+            "TSUNAGU_TURN_SECRET",
+        ),
+        ({"TSUNAGU_TURN_PROVIDER": "twilio"}, "TSUNAGU_TWILIO_ACCOUNT_SID"),
+        ({"TSUNAGU_TURN_TRANSPORTS": "udp,quic"}, "TSUNAGU_TURN_TRANSPORTS"),
+        ({"TSUNAGU_TURN_TTL_SECONDS": "5"}, "TSUNAGU_TURN_TTL_SECONDS"),
+        ({"TSUNAGU_CONSULT_JOIN_BEFORE_MINUTES": "-1"}, "TSUNAGU_CONSULT_JOIN_BEFORE_MINUTES"),
+    ],
+)
+def test_wrong_turn_and_consult_settings_name_the_variable(
+    tmp_path: Path, env: dict[str, str], variable: str
+) -> None:
+    with pytest.raises(SettingsError) as error:
+        load(tmp_path, **env)
+    assert variable in str(error.value)
