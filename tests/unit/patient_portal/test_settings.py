@@ -213,7 +213,10 @@ def test_turn_settings_build_a_working_provider(tmp_path: Path) -> None:
     servers = asyncio.run(provider.credentials("patient-1", now))
     turn = [s for s in servers if s.username]
     assert turn[0].urls[0].startswith("turns:turn.clinic.example:443")  # tls first, as asked
-    assert verify(turn[0].username, turn[0].credential, "coturn-static-auth-secret", now)
+    username, credential = turn[0].username, turn[0].credential
+    assert username is not None
+    assert credential is not None
+    assert verify(username, credential, "coturn-static-auth-secret", now)
     assert turn[0].expires_at is not None
     assert (turn[0].expires_at - now).total_seconds() == 600
 
