@@ -35,6 +35,7 @@ provide_sealer(current_keyring)
 APPS: dict[str, tuple[list[str], str]] = {
     "booking": (["booking.models"], "booking.migrations"),
     "interview_forms": (["interview_forms.models"], "interview_forms.migrations"),
+    "video": (["video.models"], "video.migrations"),
     "portal": (
         [
             "patient_portal.accounts.models",

@@ -1,0 +1,31 @@
+"""Tortoise models of video: one consult room per online appointment.
+
+The room's state (who is waiting, admitted, connected; see :mod:`video.room`) lives in the
+database, not in one worker's memory, so a patient and a doctor on different ``serve`` workers
+share it and a worker restart loses nothing. ``version`` makes every change a compare-and-set:
+two workers changing the same room at once cannot both win. No patient data is stored here —
+ids and states only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class ConsultRoom(Model):
+    """The consult room of an online appointment."""
+
+    id = fields.UUIDField(primary_key=True)
+    appointment_id = fields.UUIDField(unique=True)
+    clinic_id = fields.UUIDField(db_index=True)
+    state: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    version = fields.IntField(default=0)
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+    ended_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "video_consult_room"
