@@ -13,12 +13,13 @@ from datetime import datetime
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import BaseRoute, Mount
+from starlette.routing import BaseRoute, Mount, WebSocketRoute
 
 from patient_portal import health, pages
 from patient_portal.api.v1 import api
 from patient_portal.auth.middleware import AuthMiddleware, CsrfMiddleware
 from patient_portal.auth.verifier import Verifier
+from patient_portal.consults import Hub, consult_socket
 from patient_portal.crypto.keyring import keyring_for, use_keyring
 from patient_portal.db import database
 from patient_portal.errors import (
@@ -39,6 +40,7 @@ from patient_portal.templating import build_templates
 from patient_portal.views import (  # noqa: F401 - register on `api`
     api_booking,
     api_clinic_setup,
+    api_consults,
     api_forms,
     api_identity,
 )
@@ -53,7 +55,7 @@ from patient_portal.views import passwords as password_views
 from patient_portal.views import patient as patient_views
 from patient_portal.views import staff as staff_views
 from patient_portal.waitlist_jobs import QueueHolder
-from patient_portal.wiring import build_identity, build_notifier, build_verifier
+from patient_portal.wiring import build_identity, build_notifier, build_turn, build_verifier
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +112,11 @@ def create_app(
             queue_holder.queue = jobs
             await schedule_daily(jobs, job_registry, settings, utc_now())
             app.state.jobs = jobs
+            app.state.consults = Hub(pubsub, identity.audit, clock)
+            turn, twilio = build_turn(settings)
+            if twilio is not None:
+                stack.push_async_callback(twilio.aclose)
+            app.state.turn = turn
             logger.info("portal ready (database: %s)", settings.database.backend.value)
             yield
 
@@ -125,6 +132,7 @@ def create_app(
         *forms_staff_views.routes,
         *forms_patient_views.routes,
         *form_attachment_views.routes,
+        WebSocketRoute("/consults/{appointment_id}/ws", consult_socket),
         *health.routes,
         *api.routes(),
         Mount(MOUNT, app=assets, name="static"),

@@ -1,0 +1,186 @@
+"""The consult room's signaling websocket through the real app: tickets, the waiting room,
+admission, relaying, ending — and everyone else kept out without a hint."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from booking.models import Appointment, AppointmentStatus, Clinic, VisitMode
+from patient_portal.accounts.models import Patient
+from patient_portal.audit.models import AuditEntry
+from patient_portal.crypto.keyring import keyring_for, use_keyring
+from patient_portal.db import database
+from patient_portal.settings import Settings
+from tests.integration.patient_portal.conftest import PHONE_A, PHONE_B, World
+from tests.integration.patient_portal.test_booking import token
+from tests.integration.patient_portal.test_clinic_setup import bearer as staff_token
+from tests.support.booking import make_menu
+from tests.support.clock import FakeClock
+from tests.support.databases import run_sync
+
+OFFER = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+
+
+def _appointment(settings: Settings, world: World, clock: FakeClock, **kwargs: Any) -> str:
+    async def seed() -> str:
+        with use_keyring(keyring_for(settings.key_file, production=False)):
+            async with database(settings, global_fallback=False):
+                clinic = await Clinic.get(id=world.clinic_a)
+                menu, doctor = await make_menu(clinic, mode=kwargs.get("mode", VisitMode.ONLINE))
+                patient = await Patient.get(id=world.patient_a)
+                start = clock.now + kwargs.get("in_", timedelta(minutes=5))
+                appointment = await Appointment.create(
+                    clinic=clinic,
+                    menu=menu,
+                    practitioner=doctor,
+                    account_id=patient.account_id,  # type: ignore[attr-defined]
+                    patient_id=patient.id,
+                    starts_at=start,
+                    ends_at=start + timedelta(minutes=15),
+                    status=AppointmentStatus.BOOKED,
+                    created_at=clock.now,
+                    updated_at=clock.now,
+                )
+                return str(appointment.id)
+
+    return run_sync(seed())
+
+
+def _status(settings: Settings, appointment_id: str) -> AppointmentStatus:
+    async def read() -> AppointmentStatus:
+        async with database(settings, global_fallback=False):
+            return (await Appointment.get(id=appointment_id)).status
+
+    return run_sync(read())
+
+
+def _ticket(client: TestClient, appointment_id: str, auth: dict[str, str]) -> dict[str, Any]:
+    answer = client.post(f"/api/v1/consults/{appointment_id}/ticket", headers=auth)
+    assert answer.status_code == 200, answer.text
+    return answer.json()  # type: ignore[no-any-return]
+
+
+def _until(socket: Any, kind: str, limit: int = 20) -> dict[str, Any]:
+    """The next message of ``kind`` (presence updates and the like may come first)."""
+    for _ in range(limit):
+        message: dict[str, Any] = json.loads(socket.receive_text())
+        if message["type"] == kind:
+            return message
+    raise AssertionError(f"no {kind} message")
+
+
+def _close_code(socket: Any) -> int:
+    """Read until the server closes the socket; the close code."""
+    for _ in range(20):
+        try:
+            socket.receive_text()
+        except WebSocketDisconnect as closed:
+            return closed.code
+    raise AssertionError("the socket stayed open")
+
+
+def test_a_consult_from_waiting_room_to_the_end(
+    browser: TestClient, world: World, settings: Settings, clock: FakeClock
+) -> None:
+    appointment_id = _appointment(settings, world, clock)
+    patient_ticket = _ticket(browser, appointment_id, token(browser, PHONE_A))
+    assert patient_ticket["role"] == "patient"
+    assert patient_ticket["websocket"] == f"/consults/{appointment_id}/ws"
+    doctor_ticket = _ticket(browser, appointment_id, staff_token(browser, world.doctor_a, clock))
+    assert doctor_ticket["role"] == "doctor"
+
+    with browser.websocket_connect(patient_ticket["websocket"]) as patient:
+        patient.send_text(json.dumps({"v": 1, "type": "join", "token": patient_ticket["token"]}))
+        joined = _until(patient, "joined")
+        assert joined["status"] == "waiting"
+        assert joined["peers"] == []  # a waiting patient sees nobody
+        assert _status(settings, appointment_id) is AppointmentStatus.CHECKED_IN
+
+        with browser.websocket_connect(doctor_ticket["websocket"]) as doctor:
+            doctor.send_text(json.dumps({"v": 1, "type": "join", "token": doctor_ticket["token"]}))
+            seen = _until(doctor, "joined")
+            waiting = [p for p in seen["peers"] if p["role"] == "patient"]
+            assert [p["status"] for p in waiting] == ["waiting"]
+            # A waiting patient cannot reach the doctor with media or chat yet.
+            patient.send_text(json.dumps({"v": 1, "type": "offer", "sdp": OFFER}))
+            assert _until(patient, "error")["code"]
+            doctor.send_text(
+                json.dumps({"v": 1, "type": "admit", "participant": joined["participant"]})
+            )
+            assert _until(patient, "admitted")["participant"] == joined["participant"]
+            assert _status(settings, appointment_id) is AppointmentStatus.IN_CONSULT
+
+            patient.send_text(json.dumps({"v": 1, "type": "offer", "sdp": OFFER}))
+            relayed = _until(doctor, "offer")
+            assert relayed["sdp"] == OFFER
+            assert relayed["from"] == joined["participant"]
+            doctor.send_text(json.dumps({"v": 1, "type": "answer", "sdp": OFFER}))
+            assert _until(patient, "answer")["sdp"] == OFFER
+            doctor.send_text(json.dumps({"v": 1, "type": "chat", "text": "聞こえますか"}))
+            assert _until(patient, "chat")["text"] == "聞こえますか"
+
+            doctor.send_text(json.dumps({"v": 1, "type": "end"}))
+            assert _close_code(patient) == 4010
+    assert _status(settings, appointment_id) is AppointmentStatus.DONE
+
+    async def audited() -> list[str]:
+        async with database(settings, global_fallback=False):
+            rows = await AuditEntry.filter(target_id=appointment_id).order_by("seq")
+            return [r.action for r in rows]
+
+    actions = run_sync(audited())
+    for expected in ("consult.ticket", "consult.join", "consult.admit", "consult.end"):
+        assert expected in actions
+
+
+def test_only_the_appointments_people_get_in(
+    browser: TestClient, world: World, settings: Settings, clock: FakeClock
+) -> None:
+    appointment_id = _appointment(settings, world, clock)
+    stranger = browser.post(
+        f"/api/v1/consults/{appointment_id}/ticket", headers=token(browser, PHONE_B)
+    )
+    assert stranger.status_code == 404
+    other_clinic = browser.post(
+        f"/api/v1/consults/{appointment_id}/ticket",
+        headers=staff_token(browser, world.doctor_b, clock),
+    )
+    assert other_clinic.status_code == 404
+    assert browser.post(f"/api/v1/consults/{appointment_id}/ticket").status_code == 401
+    # A forged or foreign ticket: the socket closes with "unauthenticated".
+    for bad in ("x" * 40, _ticket(browser, appointment_id, token(browser, PHONE_A))["token"][:-4]):
+        with browser.websocket_connect(f"/consults/{appointment_id}/ws") as socket:
+            socket.send_text(json.dumps({"v": 1, "type": "join", "token": bad}))
+            assert _close_code(socket) == 4001
+    # Another appointment's ticket does not open this room.
+    other = _appointment(settings, world, clock)
+    wrong_room = _ticket(browser, other, token(browser, PHONE_A))
+    with browser.websocket_connect(f"/consults/{appointment_id}/ws") as socket:
+        socket.send_text(json.dumps({"v": 1, "type": "join", "token": wrong_room["token"]}))
+        assert _close_code(socket) == 4001
+    # An in-person appointment has no room.
+    in_person = _appointment(settings, world, clock, mode=VisitMode.IN_PERSON)
+    refused = browser.post(f"/api/v1/consults/{in_person}/ticket", headers=token(browser, PHONE_A))
+    assert refused.status_code == 404
+
+
+def test_the_room_opens_fifteen_minutes_before(
+    browser: TestClient, world: World, settings: Settings, clock: FakeClock
+) -> None:
+    appointment_id = _appointment(settings, world, clock, in_=timedelta(hours=2))
+    auth = token(browser, PHONE_A)
+    early = browser.post(f"/api/v1/consults/{appointment_id}/ticket", headers=auth)
+    assert early.status_code == 403
+    assert "分後に開きます" in early.json()["detail"]
+    clock.advance(minutes=106)  # 14 minutes before the start
+    assert (
+        browser.post(
+            f"/api/v1/consults/{appointment_id}/ticket", headers=token(browser, PHONE_A)
+        ).status_code
+        == 200
+    )
