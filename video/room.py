@@ -419,13 +419,21 @@ def _on_disconnect(s: _Step, event: Disconnect) -> None:
         s.lose_connection(who)
 
 
-def _on_tick(s: _Step, _: Tick) -> None:
+def _on_tick(s: _Step, tick: Tick) -> None:
+    stale = [
+        (who, who.connection)
+        for who in s.people.values()
+        if who.connection is not None
+        and who.last_seen is not None
+        and s.now - who.last_seen >= s.config.stale_after
+    ]
+    for who, connection in stale:  # all closed first: nobody is told anything on a dead one
+        s.effects.append(Close(connection, CloseCode.HEARTBEAT_TIMEOUT))
+        s.people[who.id] = replace(who, connection=None, disconnected_at=s.now)
+    for who, _ in stale:
+        s.announce(who, s.people[who.id])
     for who in list(s.people.values()):
-        if who.connection is not None and who.last_seen is not None:
-            if s.now - who.last_seen >= s.config.stale_after:
-                s.effects.append(Close(who.connection, CloseCode.HEARTBEAT_TIMEOUT))
-                s.lose_connection(who)
-        elif (
+        if (
             who.connection is None
             and who.disconnected_at is not None
             and s.now - who.disconnected_at >= s.config.reconnect_grace
