@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Annotated, Any, Literal, TypeAlias, cast
@@ -44,10 +45,13 @@ __all__ = [
     "MAX_FRAME_BYTES",
     "MAX_NOTE_CHARS",
     "MAX_SDP_CHARS",
+    "RECONNECT_CAP",
+    "RECONNECT_FIRST",
     "VERSION",
     "Admit",
     "Admitted",
     "Answer",
+    "Budget",
     "Candidate",
     "Chat",
     "ClientMessage",
@@ -65,12 +69,15 @@ __all__ = [
     "Pong",
     "PresenceUpdate",
     "ProtocolError",
+    "RateLimit",
     "Restart",
     "ServerMessage",
     "Waiting",
     "parse_client_message",
     "parse_server_message",
+    "reconnect_delay",
     "serialize",
+    "spend",
 ]
 
 VERSION = 1
@@ -519,6 +526,53 @@ def parse_client_message(frame: str | bytes) -> ClientMessage:
 def parse_server_message(frame: str | bytes) -> ServerMessage:
     """One frame from the server → a typed message (for test clients); :class:`ProtocolError`."""
     return cast(ServerMessage, _parse(frame, _SERVER_TYPES))
+
+
+# --- pacing: the rate limit and the reconnect backoff ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """Per connection: a ``burst`` of frames at once (an offer's trickled candidates), then
+    ``per_second`` on average. Going over closes with :attr:`CloseCode.TOO_MANY_MESSAGES`."""
+
+    burst: int = 60
+    per_second: float = 20.0
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What is left of a connection's allowance at ``updated`` (monotonic seconds)."""
+
+    tokens: float
+    updated: float
+
+
+def spend(budget: Budget | None, now: float, limit: RateLimit = RateLimit()) -> tuple[Budget, bool]:
+    """One frame arrives at ``now`` (monotonic seconds) → the new budget, and whether it is allowed.
+
+    ``budget`` is ``None`` for a new connection (a full burst).
+    """
+    if budget is None:
+        budget = Budget(float(limit.burst), now)
+    elapsed = max(0.0, now - budget.updated)
+    tokens = min(float(limit.burst), budget.tokens + elapsed * limit.per_second)
+    if tokens >= 1.0:
+        return Budget(tokens - 1.0, now), True
+    return Budget(tokens, now), False
+
+
+RECONNECT_FIRST = 0.5  # seconds: the first backoff's ceiling
+RECONNECT_CAP = 10.0  # seconds: no wait is longer
+
+
+def reconnect_delay(attempt: int, random: float) -> float:
+    """Seconds to wait before reconnect ``attempt`` (0, 1, 2…): exponential backoff with full
+    jitter, ``random`` in [0, 1) supplied by the caller (so tests need no random source)."""
+    if attempt < 0 or not 0.0 <= random < 1.0:
+        raise ValueError("attempt must be >= 0 and random in [0, 1)")
+    ceiling = min(RECONNECT_CAP, RECONNECT_FIRST * 2.0 ** min(attempt, 32))
+    return ceiling * random
 
 
 def serialize(message: ServerMessage | ClientMessage) -> str:

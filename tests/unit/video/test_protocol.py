@@ -16,9 +16,11 @@ from video.protocol import (
     MAX_CHAT_CHARS,
     MAX_FRAME_BYTES,
     MAX_SDP_CHARS,
+    RECONNECT_CAP,
     Admit,
     Admitted,
     Answer,
+    Budget,
     Candidate,
     Chat,
     ClientMessage,
@@ -35,12 +37,15 @@ from video.protocol import (
     Pong,
     PresenceUpdate,
     ProtocolError,
+    RateLimit,
     Restart,
     ServerMessage,
     Waiting,
     parse_client_message,
     parse_server_message,
+    reconnect_delay,
     serialize,
+    spend,
 )
 
 TOKEN = "tok_" + "a" * 28
@@ -460,3 +465,55 @@ def test_any_chat_text_is_accepted_or_refused_and_round_trips(text: str) -> None
         assert message.text == text
         relayed = message.model_copy(update={"sender": "p-1", "at": AT})
         assert parse_server_message(serialize(relayed)) == relayed
+
+
+# --- pacing ------------------------------------------------------------------------------------
+
+
+def test_a_new_connection_may_send_a_burst_then_is_held_to_the_rate() -> None:
+    limit = RateLimit(burst=3, per_second=2.0)
+    budget: Budget | None = None
+    verdicts = []
+    for _ in range(4):
+        budget, allowed = spend(budget, 100.0, limit)
+        verdicts.append(allowed)
+    assert verdicts == [True, True, True, False]
+    assert budget is not None
+    budget, allowed = spend(budget, 100.4, limit)
+    assert not allowed  # 0.8 of a frame earned
+    budget, allowed = spend(budget, 100.5, limit)
+    assert allowed  # a whole frame after half a second at 2/s
+    budget, _ = spend(budget, 1000.0, limit)
+    assert budget.tokens == 2.0  # refilled to the burst, minus this frame
+
+
+def test_a_clock_going_backwards_earns_nothing() -> None:
+    budget, _ = spend(Budget(tokens=0.0, updated=50.0), 10.0)
+    assert budget.tokens == 0.0
+
+
+@given(st.lists(st.floats(0, 5, allow_nan=False), max_size=200))
+def test_no_connection_gets_more_than_burst_plus_rate(gaps: list[float]) -> None:
+    limit = RateLimit(burst=10, per_second=5.0)
+    budget, now, allowed = None, 0.0, 0
+    for gap in gaps:
+        now += gap
+        budget, ok = spend(budget, now, limit)
+        allowed += ok
+    assert allowed <= limit.burst + now * limit.per_second + 1e-9
+
+
+@pytest.mark.parametrize(
+    ("attempt", "ceiling"), [(0, 0.5), (1, 1.0), (2, 2.0), (4, 8.0), (5, 10.0), (100, 10.0)]
+)
+def test_reconnect_backoff_doubles_from_half_a_second_to_ten(attempt: int, ceiling: float) -> None:
+    assert reconnect_delay(attempt, 0.0) == 0.0
+    assert reconnect_delay(attempt, 0.5) == ceiling / 2
+    assert reconnect_delay(attempt, 0.999) < ceiling <= RECONNECT_CAP
+
+
+def test_reconnect_backoff_refuses_nonsense() -> None:
+    with pytest.raises(ValueError, match="attempt"):
+        reconnect_delay(-1, 0.5)
+    with pytest.raises(ValueError, match="random"):
+        reconnect_delay(0, 1.0)
