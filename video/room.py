@@ -13,8 +13,12 @@ The caller (the websocket endpoint) must:
   4001/4003/4004 before the room is touched;
 - feed every later frame, once parsed, as :class:`Received`; a lost transport as
   :class:`Disconnect`; and :class:`Tick` at :func:`next_deadline` (or every few seconds);
-- persist the new state before carrying out the effects, one step at a time per room (a lock
-  or a compare-and-set on the stored state), so two workers never step the same room at once.
+- save the new state together with the durable effects (:class:`StoreChat`,
+  :class:`SetAppointmentStatus`, :class:`Audit`) — in one transaction when the state lives in the
+  database — and only then send and close: a chat line acknowledged by its echo is never lost,
+  and a resend after a crash is recognised by its ``id``;
+- step one room at a time (a row lock, or a compare-and-set on the stored state), so two workers
+  never step the same room at once.
 
 Participants and their status::
 
@@ -127,7 +131,11 @@ class Participant:
 
 @dataclass(frozen=True)
 class RoomState:
-    """Everything a worker needs to take the next step; serialisable with :func:`to_json`."""
+    """Everything a worker needs to take the next step; serialisable with :func:`to_json`.
+
+    Create it with the appointment's current status (a patient checked in at reception is
+    already ``checked_in``) so that :class:`SetAppointmentStatus` only ever moves it forward.
+    """
 
     room_id: str
     status: RoomStatus = "open"
@@ -150,7 +158,9 @@ class RoomState:
 class Enter:
     """An authenticated ``join`` (or rejoin) of ``participant`` on a new ``connection``.
 
-    Named apart from :class:`video.protocol.Join`, the frame it is made from.
+    Named apart from :class:`video.protocol.Join`, the frame it is made from. ``role`` is
+    ``doctor`` for a doctor, ``staff`` for every other clinic role allowed in (nurse, reception),
+    ``patient`` for the patient or their guardian's account. ``connection`` must be new (a uuid).
     """
 
     connection: str
