@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from aiortc import RTCPeerConnection
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -517,3 +518,17 @@ def test_reconnect_backoff_refuses_nonsense() -> None:
         reconnect_delay(-1, 0.5)
     with pytest.raises(ValueError, match="random"):
         reconnect_delay(0, 1.0)
+
+
+async def test_a_real_offer_from_aiortc_fits_and_passes_through_unchanged() -> None:
+    peer = RTCPeerConnection()
+    try:
+        peer.addTransceiver("audio")
+        peer.addTransceiver("video")
+        offer = await peer.createOffer()
+    finally:
+        await peer.close()
+    assert 0 < len(offer.sdp) < MAX_SDP_CHARS
+    message = parse_client_message(serialize(Offer(sdp=offer.sdp, id="o-1")))
+    assert isinstance(message, Offer)
+    assert message.sdp == offer.sdp
