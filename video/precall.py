@@ -80,6 +80,7 @@ __all__ = [
 ]
 
 MAX_OFFER_BYTES = 64 * 1024
+CLOSE_TIMEOUT = 5.0  # closing sends DTLS close_notify and RTCP BYE; never wait on a gone peer
 MAX_MEDIA_SECTIONS = 4  # audio + video (+ a data channel): bounds the work one offer can cause
 
 
@@ -534,7 +535,7 @@ class PrecallSession:
             raise InvalidOffer("the offer is too large")
         try:
             parsed = SessionDescription.parse(offer_sdp)
-        except (ValueError, IndexError, KeyError) as error:
+        except Exception as error:  # aiortc's parser also asserts and raises StopIteration
             await self.close()
             raise InvalidOffer("the offer is not valid SDP") from error
         if len(parsed.media) > MAX_MEDIA_SECTIONS:
@@ -559,6 +560,8 @@ class PrecallSession:
         except Exception as error:  # aiortc raises ValueError, InternalError, TimeoutError...
             await self.close()
             raise InvalidOffer("the offer could not be answered") from error
+        if self._closed:  # closed (e.g. by close_all) while answering
+            raise SessionClosed("the pre-call session was closed while answering")
         for transceiver, echo in echoes:
             if transceiver.currentDirection == "recvonly":  # caller offered sendonly: no echo
                 self._drains.append(asyncio.create_task(_drain(echo)))
@@ -613,7 +616,11 @@ class PrecallSession:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         if self._pc is not None:
-            await self._pc.close()
+            try:
+                async with asyncio.timeout(CLOSE_TIMEOUT):
+                    await self._pc.close()
+            except TimeoutError:
+                logger.warning("pre-call %s: peer connection did not close in time", self.id)
         if self._on_closed is not None:
             self._on_closed(self)
         logger.info("pre-call %s closed", self.id)

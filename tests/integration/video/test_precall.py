@@ -303,6 +303,30 @@ async def test_audio_only_and_silent_microphone_get_device_advice(service: Preca
     assert [a.code for a in graded.advice] == ["connection_good", "no_camera", "microphone_silent"]
 
 
+async def test_a_send_only_offer_is_measured_without_an_echo(service: PrecallService) -> None:
+    session = service.open()
+    pc = RTCPeerConnection(rtc_configuration(()))
+    camera = NumberedFrames()
+    pc.addTransceiver(camera, direction="sendonly")
+    pc.addTransceiver(Tone(), direction="sendonly")
+    try:
+        await pc.setLocalDescription(await pc.createOffer())
+        answer = await session.answer(pc.localDescription.sdp)
+        assert "a=recvonly" in answer
+        assert "a=sendrecv" not in answer
+        await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        result = await session.result(timeout=WAIT)
+    finally:
+        await pc.close()
+        await session.close()
+    assert result.connected
+    assert result.video_frames > 0
+    assert result.audio_frames > 0
+    assert result.round_trip_ms is None  # RTT rides on the echo's reports: none without echo
+    assert result.downlink_loss is None
+    assert verdict(result).level is Level.GOOD
+
+
 async def test_a_peer_that_never_connects_gives_no_connection() -> None:
     service = PrecallService(PrecallSettings(window_seconds=3.0, connect_timeout=1.0))
     session = service.open()
@@ -367,6 +391,23 @@ async def test_bad_offers_are_refused_and_free_their_slot() -> None:
     too_large = service.open()
     with pytest.raises(InvalidOffer, match="too large"):
         await too_large.answer("a" * 70_000)
+    assert service.active == 0
+
+
+@pytest.mark.parametrize(
+    "offer",
+    [
+        "v=0\r\nm=video x y\r\n",
+        "v=0\r\na=ssrc-group:FID\r\n",
+        "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:zz\r\n",
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=candidate:1\r\n",
+        "",
+    ],
+)
+async def test_garbled_offers_are_invalid(offer: str) -> None:
+    service = PrecallService(PrecallSettings(max_sessions=1))
+    with pytest.raises(InvalidOffer):
+        await service.open().answer(offer)
     assert service.active == 0
 
 
