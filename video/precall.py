@@ -395,7 +395,7 @@ class PrecallSettings:
     connect_timeout: float = 10.0  # from the answer to ICE + DTLS connected
     answer_timeout: float = 10.0  # gathering (STUN/TURN allocations) + answering
     max_session_seconds: float = 60.0  # then the session closes itself, even if nobody calls close
-    max_sessions: int = 8  # per process; ~12 % of a core each (echo decodes and re-encodes)
+    max_sessions: int = 4  # per process; ~18-22 % of a core each (bench/video.py, 640x480 30 fps)
     sample_interval: float = 1.0  # how often RTT and downlink loss are read during the window
 
     def __post_init__(self) -> None:
