@@ -47,6 +47,7 @@ from patient_portal.views import (  # noqa: F401 - register on `api`
 from patient_portal.views import booking as booking_views
 from patient_portal.views import calendar as calendar_views
 from patient_portal.views import clinic_setup as clinic_setup_views
+from patient_portal.views import consult_pages as consult_page_views
 from patient_portal.views import form_attachments as form_attachment_views
 from patient_portal.views import forms_patient as forms_patient_views
 from patient_portal.views import forms_staff as forms_staff_views
@@ -132,6 +133,7 @@ def create_app(
         *forms_staff_views.routes,
         *forms_patient_views.routes,
         *form_attachment_views.routes,
+        *consult_page_views.routes,
         WebSocketRoute("/consults/{appointment_id}/ws", consult_socket),
         *health.routes,
         *api.routes(),

@@ -184,3 +184,33 @@ def test_the_room_opens_fifteen_minutes_before(
         ).status_code
         == 200
     )
+
+
+def test_the_room_pages_open_for_the_patient_and_the_clinic_only(
+    browser: TestClient, world: World, settings: Settings, clock: FakeClock
+) -> None:
+    from tests.support.web import Devices, sign_in_patient, sign_in_staff
+
+    appointment_id = _appointment(settings, world, clock)
+    devices = Devices(browser)
+    patient = devices("patient")
+    sign_in_patient(patient, PHONE_A, "246810")
+    assert f'href="/consults/{appointment_id}"' in patient.get("/appointments").text
+    page = patient.get(f"/consults/{appointment_id}")
+    assert page.status_code == 200
+    assert 'data-role="patient"' in page.text
+    assert "playsinline" in page.text
+    assert page.headers["cache-control"] == "no-store"
+    doctor = devices("doctor")
+    sign_in_staff(doctor, world.doctor_a, clock)
+    staff_page = doctor.get(f"/staff/consults/{appointment_id}")
+    assert staff_page.status_code == 200
+    assert 'data-role="doctor"' in staff_page.text
+    assert "data-end" in staff_page.text  # only a doctor ends the consult
+    other = devices("other")
+    sign_in_patient(other, PHONE_B, "246810")
+    assert other.get(f"/consults/{appointment_id}").status_code == 404
+    clock.advance(seconds=30)
+    elsewhere = devices("elsewhere")
+    sign_in_staff(elsewhere, world.doctor_b, clock)
+    assert elsewhere.get(f"/staff/consults/{appointment_id}").status_code == 404

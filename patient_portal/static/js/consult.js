@@ -1,0 +1,405 @@
+// The consult room in the browser: camera, waiting room, the call, chat, reconnection.
+//
+// Signaling follows video/PROTOCOL.md: a ticket from /api/v1/consults/<id>/ticket, a websocket
+// whose first frame is {type: "join", token}, then offer/answer/candidate between admitted
+// participants. Between two browsers the perfect-negotiation pattern runs (the patient is the
+// polite side: it yields when both offer at once). When the websocket drops, the page reconnects
+// with backoff and a fresh ticket, rejoins the same session and restarts ICE; the other side sees
+// "reconnecting…" meanwhile. iOS: videos are playsinline, the local one muted, and playback of
+// the remote one starts from the Join tap.
+(() => {
+  "use strict";
+  const root = document.querySelector("[data-consult]");
+  if (!root) return;
+
+  const $ = (selector) => root.querySelector(selector);
+  const text = (name) => root.dataset[name] || "";
+  const status = $("[data-status]");
+  const remoteVideo = $("[data-remote]");
+  const localVideo = $("[data-local]");
+  const role = root.dataset.role;
+  const isStaff = role !== "patient";
+
+  const state = {
+    socket: null,
+    pc: null,
+    polite: role === "patient",
+    makingOffer: false,
+    ignoreOffer: false,
+    me: null,
+    peerId: null,
+    stream: null,
+    admitted: false,
+    ended: false,
+    attempt: 0,
+    pinger: null,
+    facing: "user",
+    iceServers: [],
+  };
+  window.tsunaguConsult = state; // for tests and support: read-only use, please
+
+  function say(message) {
+    status.textContent = message;
+  }
+
+  function csrf() {
+    return document.querySelector('meta[name="csrf-token"]')?.content || "";
+  }
+
+  async function camera() {
+    try {
+      state.stream = await navigator.mediaDevices.getUserMedia({
+        audio: true,
+        video: { facingMode: state.facing, width: { ideal: 640 }, height: { ideal: 480 } },
+      });
+    } catch (error) {
+      say(text("msgCameraDenied"));
+      throw error;
+    }
+    localVideo.srcObject = state.stream;
+  }
+
+  async function ticket() {
+    const response = await fetch(root.dataset.ticketUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrf(), Accept: "application/json" },
+    });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      const error = new Error(body.detail || text("msgClosed"));
+      error.final = response.status !== 429 && response.status < 500;
+      throw error;
+    }
+    return body;
+  }
+
+  function send(message) {
+    if (state.socket && state.socket.readyState === WebSocket.OPEN) {
+      state.socket.send(JSON.stringify({ v: 1, ...message }));
+    }
+  }
+
+  // --- the peer connection (perfect negotiation) --------------------------------------------
+
+  function preferH264(pc) {
+    // iPhones decode H.264 in hardware: offer it first, VP8 as well (aiortc and browsers have both).
+    if (!window.RTCRtpSender?.getCapabilities) return;
+    const codecs = RTCRtpSender.getCapabilities("video")?.codecs || [];
+    const h264 = codecs.filter((c) => c.mimeType === "video/H264");
+    const rest = codecs.filter((c) => c.mimeType !== "video/H264");
+    for (const transceiver of pc.getTransceivers()) {
+      if (transceiver.sender.track?.kind === "video" && transceiver.setCodecPreferences) {
+        try {
+          transceiver.setCodecPreferences([...h264, ...rest]);
+        } catch (_) {
+          /* a browser without the preference API keeps its default order */
+        }
+      }
+    }
+  }
+
+  function startCall() {
+    if (state.pc) return state.pc;
+    const pc = new RTCPeerConnection({ iceServers: state.iceServers });
+    state.pc = pc;
+    for (const track of state.stream.getTracks()) pc.addTrack(track, state.stream);
+    preferH264(pc);
+    pc.ontrack = ({ streams }) => {
+      if (remoteVideo.srcObject !== streams[0]) remoteVideo.srcObject = streams[0];
+      remoteVideo.play().catch(() => {});
+    };
+    pc.onicecandidate = ({ candidate }) => {
+      if (candidate) send({ type: "candidate", candidate: candidate.toJSON(), to: state.peerId || undefined });
+    };
+    pc.onnegotiationneeded = async () => {
+      try {
+        state.makingOffer = true;
+        await pc.setLocalDescription();
+        send({ type: "offer", sdp: pc.localDescription.sdp, to: state.peerId || undefined });
+      } catch (error) {
+        console.error("consult: offer failed", error);
+      } finally {
+        state.makingOffer = false;
+      }
+    };
+    pc.oniceconnectionstatechange = () => {
+      if (pc.iceConnectionState === "failed") pc.restartIce();
+    };
+    return pc;
+  }
+
+  async function onDescription(type, sdp) {
+    const pc = startCall();
+    const collision = type === "offer" && (state.makingOffer || pc.signalingState !== "stable");
+    state.ignoreOffer = !state.polite && collision;
+    if (state.ignoreOffer) return;
+    await pc.setRemoteDescription({ type, sdp });
+    if (type === "offer") {
+      await pc.setLocalDescription();
+      send({ type: "answer", sdp: pc.localDescription.sdp, to: state.peerId || undefined });
+    }
+  }
+
+  async function onCandidate(candidate) {
+    try {
+      await startCall().addIceCandidate(candidate);
+    } catch (error) {
+      if (!state.ignoreOffer) console.error("consult: candidate refused", error);
+    }
+  }
+
+  // --- the room ------------------------------------------------------------------------------
+
+  function peersChanged(peers) {
+    if (!isStaff) return;
+    const list = $("[data-waiting-list]");
+    list.replaceChildren();
+    const waiting = peers.filter((p) => p.role === "patient");
+    if (waiting.length === 0) {
+      const none = document.createElement("li");
+      none.className = "hint";
+      none.textContent = "—";
+      list.append(none);
+    }
+    for (const peer of waiting) {
+      const item = document.createElement("li");
+      const since = peer.waiting_since ? new Date(peer.waiting_since).toLocaleTimeString() : "";
+      const check = peer.precall ? ` · ${peer.precall}` : "";
+      item.textContent = `${peer.status} · ${peer.presence}${since ? " · " + since : ""}${check}`;
+      item.dataset.participant = peer.participant;
+      if (peer.status === "waiting" && peer.presence === "connected") {
+        const admit = document.createElement("button");
+        admit.type = "button";
+        admit.className = "primary";
+        admit.dataset.admit = peer.participant;
+        admit.textContent = text("msgAdmit");
+        admit.addEventListener("click", () => send({ type: "admit", participant: peer.participant }));
+        item.append(admit);
+      }
+      list.append(item);
+    }
+  }
+
+  const peers = new Map();
+
+  function onMessage(message) {
+    switch (message.type) {
+      case "joined": {
+        state.me = message.participant;
+        state.polite = message.polite;
+        state.attempt = 0;
+        for (const peer of message.peers || []) peers.set(peer.participant, peer);
+        peersChanged([...peers.values()]);
+        state.admitted = ["admitted", "in_call", "present"].includes(message.status) && (isStaff || message.status !== "waiting");
+        if (message.status === "waiting") say(text("msgWaiting"));
+        else say(text("msgAdmitted"));
+        if (message.resumed && state.pc) {
+          state.pc.restartIce(); // a new network path after the drop
+          send({ type: "restart", reason: "reconnected" });
+        }
+        if (isStaff || message.status !== "waiting") showCallControls();
+        break;
+      }
+      case "admitted":
+        if (message.participant === state.me) {
+          state.admitted = true;
+          say(text("msgAdmitted"));
+          showCallControls();
+          startCall();
+        }
+        break;
+      case "presence": {
+        const peer = message.peer;
+        peers.set(peer.participant, peer);
+        peersChanged([...peers.values()]);
+        if (peer.participant !== state.me && peer.status !== "waiting") state.peerId = peer.participant;
+        if (peer.presence === "reconnecting") say(text("msgPeerReconnecting"));
+        else if (peer.presence === "left" && peer.participant === state.peerId) say(text("msgPeerLeft"));
+        else if (peer.presence === "connected" && state.admitted) say(text("msgAdmitted"));
+        if (isStaff && peer.role === "patient" && ["admitted", "in_call"].includes(peer.status)) {
+          startCall();
+        }
+        break;
+      }
+      case "waiting": {
+        const parts = [];
+        if (message.status === "with_another_patient") parts.push(text("msgWithAnother"));
+        if (message.status === "running_late") parts.push(text("msgRunningLate"));
+        if (message.minutes) parts.push(text("msgMinutes").replace("{m}", message.minutes));
+        if (message.note) parts.push(message.note);
+        say([text("msgWaiting"), ...parts].join(" "));
+        break;
+      }
+      case "offer":
+      case "answer":
+        if (message.from) state.peerId = message.from;
+        onDescription(message.type, message.sdp).catch((e) => console.error("consult:", e));
+        break;
+      case "candidate":
+        onCandidate(message.candidate);
+        break;
+      case "restart":
+        if (state.pc) state.pc.restartIce();
+        break;
+      case "chat":
+        addChat(message.text, message.from === state.me);
+        break;
+      case "error":
+        console.warn("consult:", message.code, message.message_en);
+        break;
+      default:
+        break;
+    }
+  }
+
+  function showCallControls() {
+    for (const selector of ["[data-mute]", "[data-camera]", "[data-switch]", "[data-leave]", "[data-end]", "[data-share]"]) {
+      const button = $(selector);
+      if (button) button.hidden = false;
+    }
+    $("[data-chat]").hidden = false;
+    $("[data-join]").hidden = true;
+  }
+
+  function addChat(line, mine) {
+    const item = document.createElement("li");
+    item.textContent = line;
+    if (mine) item.className = "mine";
+    $("[data-chat-lines]").append(item);
+  }
+
+  async function connect() {
+    let seat;
+    try {
+      seat = await ticket();
+    } catch (error) {
+      say(error.message);
+      if (!error.final) retry();
+      return;
+    }
+    state.iceServers = seat.ice_servers || [];
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const socket = new WebSocket(`${scheme}//${location.host}${seat.websocket}`);
+    state.socket = socket;
+    socket.onopen = () => {
+      socket.send(JSON.stringify({ v: 1, type: "join", token: seat.token }));
+      clearInterval(state.pinger);
+      state.pinger = setInterval(() => send({ type: "ping" }), 15000);
+    };
+    socket.onmessage = (event) => {
+      try {
+        onMessage(JSON.parse(event.data));
+      } catch (error) {
+        console.error("consult: a message failed", error);
+      }
+    };
+    socket.onclose = (event) => {
+      clearInterval(state.pinger);
+      if (state.socket !== socket) return;
+      state.socket = null;
+      if (event.code === 4010) {
+        state.ended = true;
+        say(text("msgEnded"));
+        hangUp();
+      } else if ([4001, 4003, 4004, 4008, 4009].includes(event.code) || state.ended) {
+        if (event.code !== 4009) say(text("msgClosed"));
+      } else {
+        retry();
+      }
+    };
+  }
+
+  function retry() {
+    if (state.ended) return;
+    state.attempt += 1;
+    const wait = Math.min(10000, 500 * 2 ** (state.attempt - 1)) * (0.5 + Math.random() / 2);
+    say(text("msgReconnecting"));
+    setTimeout(connect, wait);
+  }
+
+  function hangUp() {
+    if (state.pc) state.pc.close();
+    state.pc = null;
+    if (state.stream) for (const track of state.stream.getTracks()) track.stop();
+  }
+
+  // --- controls ---------------------------------------------------------------------------------
+
+  $("[data-join]").addEventListener("click", async () => {
+    $("[data-join]").disabled = true;
+    try {
+      if (!state.stream) await camera();
+      remoteVideo.play().catch(() => {}); // a user gesture: iOS lets the remote audio play
+      await connect();
+    } catch (_) {
+      $("[data-join]").disabled = false;
+    }
+  });
+
+  function toggle(selector, kind) {
+    const button = $(selector);
+    button?.addEventListener("click", () => {
+      const off = button.getAttribute("aria-pressed") !== "true";
+      for (const track of state.stream?.getTracks() || []) if (track.kind === kind) track.enabled = !off;
+      button.setAttribute("aria-pressed", String(off));
+    });
+  }
+  toggle("[data-mute]", "audio");
+  toggle("[data-camera]", "video");
+
+  $("[data-switch]")?.addEventListener("click", async () => {
+    state.facing = state.facing === "user" ? "environment" : "user";
+    const fresh = await navigator.mediaDevices.getUserMedia({ video: { facingMode: state.facing } });
+    const track = fresh.getVideoTracks()[0];
+    const sender = state.pc?.getSenders().find((s) => s.track?.kind === "video");
+    if (sender) await sender.replaceTrack(track);
+    for (const old of state.stream.getVideoTracks()) {
+      old.stop();
+      state.stream.removeTrack(old);
+    }
+    state.stream.addTrack(track);
+    localVideo.srcObject = state.stream;
+  });
+
+  $("[data-share]")?.addEventListener("click", async () => {
+    const screen = await navigator.mediaDevices.getDisplayMedia({ video: true });
+    const track = screen.getVideoTracks()[0];
+    const sender = state.pc?.getSenders().find((s) => s.track?.kind === "video");
+    if (!sender) return;
+    const camera = sender.track;
+    await sender.replaceTrack(track);
+    track.onended = () => sender.replaceTrack(camera);
+  });
+
+  $("[data-end]")?.addEventListener("click", () => send({ type: "end" }));
+  $("[data-leave]")?.addEventListener("click", () => {
+    state.ended = true;
+    send({ type: "leave" });
+    state.socket?.close(1000);
+    hangUp();
+    say(text("msgEnded"));
+  });
+
+  $("[data-chat-form]")?.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const input = event.target.elements.text;
+    const line = input.value.trim();
+    if (!line) return;
+    send({ type: "chat", text: line, id: `c${Date.now()}`, to: state.peerId || undefined });
+    input.value = ""; // the line shows when the server relays it back (so it was really sent)
+  });
+
+  $("[data-note]")?.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const minutes = Number(event.target.elements.minutes.value);
+    send({ type: "waiting", status: "with_another_patient", minutes });
+  });
+
+  document.addEventListener("visibilitychange", () => {
+    // iOS stops the camera in the background: take it again when the page comes back.
+    if (document.visibilityState !== "visible" || !state.stream || !state.pc) return;
+    const ended = state.stream.getVideoTracks().some((t) => t.readyState === "ended");
+    if (ended) $("[data-switch]")?.click();
+  });
+})();

@@ -1,0 +1,84 @@
+"""The consult room's pages: the patient's (from "my appointments") and the clinic's.
+
+The pages only draw the room; consult.js asks for a ticket, opens the signaling websocket and
+runs the call (see patient_portal/consults.py and video/PROTOCOL.md).
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from booking import service as booking
+from booking.models import Appointment
+from patient_portal import consults
+from patient_portal.accounts import service as accounts
+from patient_portal.auth.policy import Principal, Resource
+from patient_portal.views.common import page, record, require
+
+
+async def _appointment(request: Request, principal: Principal) -> tuple[Appointment, consults.Seat]:
+    appointment_id = str(request.path_params["appointment_id"])
+    key = booking.parse_id(appointment_id)
+    appointment = (
+        await Appointment.get_or_none(id=key).prefetch_related("menu", "clinic") if key else None
+    )
+    seat = consults.seat_for(principal, appointment, appointment.menu) if appointment else None
+    if appointment is None or seat is None or appointment.status not in consults.LIVE:
+        await record(request, principal, "consult.page", Resource("appointment", appointment_id))
+        raise HTTPException(404)
+    await record(
+        request,
+        principal,
+        "consult.page",
+        Resource("appointment", seat.appointment_id, clinic_ids=frozenset({seat.clinic_id})),
+    )
+    return appointment, seat
+
+
+async def patient_room(request: Request) -> Response:
+    principal = require(request, "patient")
+    appointment, seat = await _appointment(request, principal)
+    return await _room(request, appointment, seat)
+
+
+async def staff_room(request: Request) -> Response:
+    principal = require(request, "staff")
+    appointment, seat = await _appointment(request, principal)
+    return await _room(request, appointment, seat)
+
+
+async def _room(request: Request, appointment: Appointment, seat: consults.Seat) -> Response:
+    patient = None
+    if seat.role != "patient" and appointment.patient_id:
+        found = await accounts.find_patient(str(appointment.patient_id))
+        patient = accounts.view_of(found) if found else None
+    menu = appointment.menu
+    response = page(
+        request,
+        "consults/room.html",
+        {
+            "appointment": appointment,
+            "clinic": appointment.clinic,
+            "zone": ZoneInfo(appointment.clinic.time_zone),
+            "role": seat.role,
+            "patient": patient,
+            "answers_url": (
+                f"/staff/appointments/{appointment.id}/questionnaire"
+                if seat.role != "patient" and menu.questionnaire_id
+                else None
+            ),
+        },
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+routes: list[BaseRoute] = [
+    Route("/consults/{appointment_id}", patient_room, methods=["GET"]),
+    Route("/staff/consults/{appointment_id}", staff_room, methods=["GET"]),
+]
