@@ -6,6 +6,7 @@ runs the call (see patient_portal/consults.py and video/PROTOCOL.md).
 
 from __future__ import annotations
 
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from starlette.exceptions import HTTPException
@@ -19,6 +20,11 @@ from patient_portal import consults
 from patient_portal.accounts import service as accounts
 from patient_portal.auth.policy import Principal, Resource
 from patient_portal.views.common import page, record, require
+
+ROOM_PERMISSIONS: Final = (
+    "camera=(self), microphone=(self), display-capture=(self), bluetooth=(), geolocation=(), "
+    "payment=(), usb=(), serial=(), hid=()"
+)
 
 
 async def _appointment(request: Request, principal: Principal) -> tuple[Appointment, consults.Seat]:
@@ -75,6 +81,8 @@ async def _room(request: Request, appointment: Appointment, seat: consults.Seat)
         },
     )
     response.headers["Cache-Control"] = "no-store"
+    # The one kind of page that may open the camera and microphone (and share the screen).
+    response.headers["Permissions-Policy"] = ROOM_PERMISSIONS
     return response
 
 

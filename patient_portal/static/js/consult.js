@@ -53,6 +53,8 @@
         video: { facingMode: state.facing, width: { ideal: 640 }, height: { ideal: 480 } },
       });
     } catch (error) {
+      state.cameraError = `${error.name}: ${error.message}`;
+      console.warn("consult: no camera or microphone", state.cameraError);
       say(text("msgCameraDenied"));
       throw error;
     }

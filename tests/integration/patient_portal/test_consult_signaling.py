@@ -201,6 +201,8 @@ def test_the_room_pages_open_for_the_patient_and_the_clinic_only(
     assert 'data-role="patient"' in page.text
     assert "playsinline" in page.text
     assert page.headers["cache-control"] == "no-store"
+    assert "camera=(self)" in page.headers["permissions-policy"]
+    assert "camera=()" in patient.get("/appointments").headers["permissions-policy"]
     doctor = devices("doctor")
     sign_in_staff(doctor, world.doctor_a, clock)
     staff_page = doctor.get(f"/staff/consults/{appointment_id}")
