@@ -57,6 +57,7 @@ from patient_portal.views import patient as patient_views
 from patient_portal.views import staff as staff_views
 from patient_portal.waitlist_jobs import QueueHolder
 from patient_portal.wiring import build_identity, build_notifier, build_turn, build_verifier
+from video.precall import PrecallService, PrecallSettings, configure_ice
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +119,11 @@ def create_app(
             if twilio is not None:
                 stack.push_async_callback(twilio.aclose)
             app.state.turn = turn
+            configure_ice(host_addresses=settings.ice_host_addresses or None)
+            precall = PrecallService(PrecallSettings())
+            stack.push_async_callback(precall.close_all)
+            app.state.precall = precall
+            app.state.precall_tasks = set()
             logger.info("portal ready (database: %s)", settings.database.backend.value)
             yield
 

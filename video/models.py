@@ -29,3 +29,20 @@ class ConsultRoom(Model):
 
     class Meta:
         table = "video_consult_room"
+
+
+class PrecallCheck(Model):
+    """The outcome of one pre-call check, stored so any worker can answer for it."""
+
+    id = fields.UUIDField(primary_key=True)
+    appointment_id = fields.UUIDField(db_index=True)
+    participant = fields.CharField(max_length=64)
+    status = fields.CharField(max_length=10, default="running")  # running | done
+    level = fields.CharField(max_length=24, null=True)  # video.precall.Level
+    figures: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    advice: fields.JSONField[list[dict[str, str]]] = fields.JSONField(default=list)
+    created_at = fields.DatetimeField()
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "video_precall_check"

@@ -6,7 +6,10 @@ and video/PROTOCOL.md), with the participant's own short-lived TURN credentials.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import asyncio
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel, Field
 from starlette.requests import Request
@@ -16,11 +19,21 @@ from booking.models import Appointment
 from patient_portal import consults
 from patient_portal.api.v1 import api
 from patient_portal.auth.middleware import auth_of
-from patient_portal.auth.policy import Resource
-from patient_portal.problems import FORBIDDEN, NOT_FOUND, UNAUTHORIZED, Problem, Text
+from patient_portal.auth.policy import Principal, Resource
+from patient_portal.problems import (
+    FORBIDDEN,
+    NOT_FOUND,
+    UNAUTHORIZED,
+    UNAVAILABLE,
+    VALIDATION,
+    Problem,
+    Text,
+)
 from patient_portal.views.booking import clock
 from patient_portal.views.common import record
 from video import room as rooms
+from video.models import PrecallCheck
+from video.precall import InvalidOffer, PrecallBusy, PrecallService, PrecallSession, verdict
 from video.turn import TurnUnavailable
 
 
@@ -98,4 +111,140 @@ async def post_ticket(request: Request) -> TicketOut:
         starts_at=appointment.starts_at,
         opens_at=window.opens_at,
         closes_at=window.closes_at,
+    )
+
+
+# --- the pre-call check ---------------------------------------------------------------------------
+
+
+class PrecallIn(BaseModel):
+    sdp: str = Field(min_length=10, max_length=100_000, description="The browser's SDP offer")
+
+
+class PrecallStarted(BaseModel):
+    check: str = Field(description="Ask GET …/precall/{check} for the outcome (about 10 s)")
+    sdp: str = Field(description="The server peer's SDP answer (every candidate included)")
+
+
+class AdviceOut(BaseModel):
+    code: str
+    ja: str
+    en: str
+
+
+class PrecallOut(BaseModel):
+    status: str = Field(description="running or done")
+    level: str | None = Field(None, description="good, fair, too_weak_for_video, no_connection")
+    advice: list[AdviceOut] = []
+    figures: dict[str, Any] = {}
+
+
+async def _seat(request: Request) -> tuple[Principal, consults.Seat]:
+    principal = auth_of(request).principal
+    if principal is None:
+        raise Problem(UNAUTHORIZED)
+    appointment_id = str(request.path_params["appointment_id"])
+    key = booking.parse_id(appointment_id)
+    appointment = await Appointment.get_or_none(id=key).prefetch_related("menu") if key else None
+    seat = (
+        consults.seat_for(principal, appointment, appointment.menu)
+        if appointment is not None and appointment.status in consults.LIVE
+        else None
+    )
+    if seat is None:
+        await record(request, principal, "consult.precall", Resource("appointment", appointment_id))
+        raise Problem(NOT_FOUND)
+    return principal, seat
+
+
+async def _finish(session: PrecallSession, check_id: str) -> None:
+    """Wait for the figures, grade them, store the outcome; the session always closes."""
+    try:
+        result = await session.result(timeout=30)
+        graded = verdict(result)
+        await PrecallCheck.filter(id=check_id).update(
+            status="done",
+            level=graded.level.value,
+            figures=dataclasses.asdict(result),
+            advice=[{"code": a.code, "ja": a.ja, "en": a.en} for a in graded.advice],
+            finished_at=datetime.now(UTC),
+        )
+    finally:
+        await session.close()
+
+
+@api.endpoint(
+    "POST",
+    "/consults/{appointment_id}/precall",
+    summary="Start a pre-call check: the server's peer answers and echoes camera and microphone",
+    body=PrecallIn,
+    response=PrecallStarted,
+    status_code=201,
+    tags=("consults",),
+    problems=(401, 404, 422, 503),
+)
+async def post_precall(request: Request, body: PrecallIn) -> PrecallStarted:
+    principal, seat = await _seat(request)
+    service: PrecallService = request.app.state.precall
+    try:
+        session = service.open()
+    except PrecallBusy:
+        raise Problem(
+            UNAVAILABLE,
+            Text(
+                "接続テストが混み合っています。少し待ってからもう一度お試しください",
+                "The connection test is busy. Please try again in a moment.",
+            ),
+        ) from None
+    try:
+        answer = await session.answer(body.sdp)
+    except InvalidOffer:
+        await session.close()
+        raise Problem(
+            VALIDATION,
+            Text("カメラやマイクの情報を読み取れませんでした", "The offer could not be read"),
+        ) from None
+    check = await PrecallCheck.create(
+        appointment_id=seat.appointment_id,
+        participant=seat.participant,
+        created_at=datetime.now(UTC),
+    )
+    tasks: set[asyncio.Task[None]] = request.app.state.precall_tasks
+    task = asyncio.create_task(_finish(session, str(check.id)))
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+    await record(
+        request,
+        principal,
+        "consult.precall",
+        Resource("appointment", seat.appointment_id, clinic_ids=frozenset({seat.clinic_id})),
+    )
+    return PrecallStarted(check=str(check.id), sdp=answer)
+
+
+@api.endpoint(
+    "GET",
+    "/consults/{appointment_id}/precall/{check_id}",
+    summary="The outcome of a pre-call check, in plain words (Japanese and English)",
+    response=PrecallOut,
+    tags=("consults",),
+    problems=(401, 404),
+)
+async def get_precall(request: Request) -> PrecallOut:
+    _, seat = await _seat(request)
+    key = booking.parse_id(str(request.path_params["check_id"]))
+    check = (
+        await PrecallCheck.get_or_none(
+            id=key, appointment_id=seat.appointment_id, participant=seat.participant
+        )
+        if key
+        else None
+    )
+    if check is None:
+        raise Problem(NOT_FOUND)
+    return PrecallOut(
+        status=check.status,
+        level=check.level,
+        advice=[AdviceOut(**a) for a in check.advice],
+        figures=check.figures,
     )

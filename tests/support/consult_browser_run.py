@@ -141,6 +141,10 @@ def steps(
     patient.click("button.primary")
     patient.goto(base + "/appointments")
     patient.click(f'a[href="/consults/{appointment_id}"]')
+    patient.click("[data-precall]")  # the pre-call check against the server's peer
+    patient.wait_for_function("() => window.tsunaguConsult.precall", timeout=45_000)
+    report["precall"] = patient.evaluate("window.tsunaguConsult.precall")
+    report["precall_advice"] = patient.inner_text("[data-precall-result]")
     patient.click("[data-join]")
     patient.wait_for_function(
         "() => document.querySelector('[data-status]').textContent.includes('お待ちください')"

@@ -47,6 +47,7 @@ def settings_for(database_url: str, data_dir: Path) -> Settings:
         key_file=data_dir / "keys.json",
         database=DatabaseUrl(backend, Secret(database_url)),
         secret_key=Secret("t" * 48),
+        ice_host_addresses=("127.0.0.1",),  # the server's WebRTC peer stays on loopback
     )
 
 

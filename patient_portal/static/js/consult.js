@@ -262,6 +262,7 @@
     }
     $("[data-chat]").hidden = false;
     $("[data-join]").hidden = true;
+    $("[data-precall]").hidden = true;
   }
 
   function addChat(line, mine) {
@@ -285,7 +286,9 @@
     const socket = new WebSocket(`${scheme}//${location.host}${seat.websocket}`);
     state.socket = socket;
     socket.onopen = () => {
-      socket.send(JSON.stringify({ v: 1, type: "join", token: seat.token }));
+      const join = { v: 1, type: "join", token: seat.token };
+      if (state.precall) join.precall = state.precall; // staff see it beside the waiting patient
+      socket.send(JSON.stringify(join));
       clearInterval(state.pinger);
       state.pinger = setInterval(() => send({ type: "ping" }), 15000);
     };
@@ -325,6 +328,66 @@
     state.pc = null;
     if (state.stream) for (const track of state.stream.getTracks()) track.stop();
   }
+
+  // --- the pre-call check ----------------------------------------------------------------------
+
+  const PRECALL_LEVELS = { good: "good", fair: "fair", too_weak_for_video: "poor", no_connection: "failed" };
+
+  function gathered(pc) {
+    if (pc.iceGatheringState === "complete") return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => pc.iceGatheringState === "complete" && resolve();
+      pc.addEventListener("icegatheringstatechange", done);
+      setTimeout(resolve, 5000); // enough candidates by then
+    });
+  }
+
+  async function precall() {
+    const box = $("[data-precall-result]");
+    box.hidden = false;
+    box.textContent = text("msgTesting");
+    const headers = { "Content-Type": "application/json", "X-CSRF-Token": csrf() };
+    const pc = new RTCPeerConnection({ iceServers: state.iceServers });
+    try {
+      for (const track of state.stream.getTracks()) pc.addTrack(track, state.stream);
+      await pc.setLocalDescription(await pc.createOffer());
+      await gathered(pc); // the server's peer takes one complete offer
+      const started = await fetch(root.dataset.precallUrl, {
+        method: "POST", credentials: "same-origin", headers,
+        body: JSON.stringify({ sdp: pc.localDescription.sdp }),
+      });
+      const body = await started.json();
+      if (!started.ok) throw new Error(body.detail || started.statusText);
+      await pc.setRemoteDescription({ type: "answer", sdp: body.sdp });
+      for (let i = 0; i < 40; i += 1) {
+        await new Promise((r) => setTimeout(r, 750));
+        const answer = await fetch(`${root.dataset.precallUrl}/${body.check}`, { credentials: "same-origin" });
+        const outcome = await answer.json();
+        if (outcome.status === "done") {
+          const ja = document.documentElement.lang === "ja";
+          box.textContent = outcome.advice.map((a) => (ja ? a.ja : a.en)).join(" ");
+          state.precall = PRECALL_LEVELS[outcome.level] || "skipped";
+          return;
+        }
+      }
+    } catch (error) {
+      box.textContent = error.message;
+      state.precall = "failed";
+    } finally {
+      pc.close();
+    }
+  }
+
+  $("[data-precall]").addEventListener("click", async () => {
+    const button = $("[data-precall]");
+    button.disabled = true;
+    try {
+      if (!state.stream) await camera();
+      await precall();
+    } finally {
+      button.disabled = false;
+    }
+  });
 
   // --- controls ---------------------------------------------------------------------------------
 

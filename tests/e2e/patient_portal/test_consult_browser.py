@@ -20,6 +20,7 @@ def test_a_video_consult_in_two_browsers(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TSUNAGU_")}
     env.update(
         TSUNAGU_DATA_DIR=str(tmp_path / "var"),
+        TSUNAGU_ICE_HOST_ADDRESSES="127.0.0.1",
         TSUNAGU_DATABASE_URL=f"sqlite://{tmp_path / 'consult.sqlite3'}",
         TSUNAGU_LOG_LEVEL="WARNING",
         PYTHONPATH=str(ROOT),
@@ -39,6 +40,8 @@ def test_a_video_consult_in_two_browsers(tmp_path: Path) -> None:
     assert lines, result.stderr[-3000:]
     report = json.loads(lines[-1])
     assert result.returncode == 0, (report, result.stderr[-3000:])
+    assert report["precall"] in ("good", "fair")  # Chromium's fake camera, measured by the server
+    assert "接続" in report["precall_advice"]
     assert report["patient_waited"]
     assert report["patient_sees"][0] > 0  # the doctor's camera, at the patient
     assert report["doctor_sees"][0] > 0  # and the patient's, at the doctor

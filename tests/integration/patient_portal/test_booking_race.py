@@ -57,6 +57,7 @@ def environment(race_database: str, tmp_path: Path) -> dict[str, str]:
     env.update(
         TSUNAGU_DATABASE_URL=race_database,
         TSUNAGU_DATA_DIR=str(tmp_path / "var"),
+        TSUNAGU_ICE_HOST_ADDRESSES="127.0.0.1",
         TSUNAGU_LOG_LEVEL="WARNING",
         PYTHONPATH=str(ROOT),
     )

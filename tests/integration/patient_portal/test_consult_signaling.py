@@ -216,3 +216,66 @@ def test_the_room_pages_open_for_the_patient_and_the_clinic_only(
     elsewhere = devices("elsewhere")
     sign_in_staff(elsewhere, world.doctor_b, clock)
     assert elsewhere.get(f"/staff/consults/{appointment_id}").status_code == 404
+
+
+def test_the_pre_call_check_measures_a_real_connection(
+    browser: TestClient, world: World, settings: Settings, clock: FakeClock
+) -> None:
+    import asyncio
+
+    from aiortc import RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
+    from aiortc.mediastreams import AudioStreamTrack
+
+    from video.precall import configure_ice, rtc_configuration
+
+    appointment_id = _appointment(settings, world, clock)
+    auth = token(browser, PHONE_A)
+    configure_ice(host_addresses=("127.0.0.1",))
+
+    async def check() -> dict[str, Any]:
+        client = RTCPeerConnection(rtc_configuration([]))
+        client.addTrack(VideoStreamTrack())
+        client.addTrack(AudioStreamTrack())
+        echoed: list[Any] = []
+        client.on("track", echoed.append)
+        try:
+            await client.setLocalDescription(await client.createOffer())
+            started = await asyncio.to_thread(
+                browser.post,
+                f"/api/v1/consults/{appointment_id}/precall",
+                json={"sdp": client.localDescription.sdp},
+                headers=auth,
+            )
+            assert started.status_code == 201, started.text
+            body = started.json()
+            await client.setRemoteDescription(RTCSessionDescription(body["sdp"], "answer"))
+            outcome: dict[str, Any] = {}
+            async with asyncio.timeout(40):
+                while outcome.get("status") != "done":
+                    await asyncio.sleep(0.5)
+                    answer = await asyncio.to_thread(
+                        browser.get,
+                        f"/api/v1/consults/{appointment_id}/precall/{body['check']}",
+                        headers=auth,
+                    )
+                    assert answer.status_code == 200, answer.text
+                    outcome = answer.json()
+            outcome["echoed_kinds"] = sorted(track.kind for track in echoed)
+            return outcome
+        finally:
+            await client.close()
+
+    outcome = asyncio.run(check())
+    assert outcome["echoed_kinds"] == ["audio", "video"]  # the server sent our media back
+    assert outcome["figures"]["connected"] is True
+    assert outcome["figures"]["video_frames"] > 10
+    assert outcome["level"] in ("good", "fair")
+    assert outcome["advice"][0]["ja"]
+    assert outcome["advice"][0]["en"]
+    other = token(browser, PHONE_B)
+    assert (
+        browser.post(
+            f"/api/v1/consults/{appointment_id}/precall", json={"sdp": "v=0 " * 5}, headers=other
+        ).status_code
+        == 404
+    )

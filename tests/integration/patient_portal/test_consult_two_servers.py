@@ -37,6 +37,7 @@ def environment(race_database: str, tmp_path: Path) -> dict[str, str]:  # noqa: 
     env.update(
         TSUNAGU_DATABASE_URL=race_database,
         TSUNAGU_DATA_DIR=str(tmp_path / "var"),
+        TSUNAGU_ICE_HOST_ADDRESSES="127.0.0.1",
         TSUNAGU_REDIS_URL=REDIS_URL,
         TSUNAGU_JOB_RUNNER="inprocess",
         TSUNAGU_LOG_LEVEL="WARNING",
