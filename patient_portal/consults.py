@@ -15,6 +15,7 @@ this module carries them out:
   channel (in memory, or Redis between workers); each worker delivers those meant for the
   connections it holds. A patient and a doctor on two workers therefore talk through Redis, and a
   worker restart loses no room (the state is in the database; clients reconnect).
+- **Records.** Chat lines are stored with the visit, encrypted at rest (``ConsultChatLine``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from booking.models import Appointment, AppointmentStatus, Menu, VisitMode
 from patient_portal.audit.models import Outcome
 from patient_portal.audit.service import AuditEvent, AuditLog
 from patient_portal.auth.policy import Principal, Role
+from patient_portal.consult_models import ConsultChatLine
 from patient_portal.pubsub import PubSub
 from video import protocol
 from video import room as rooms
@@ -266,7 +268,15 @@ class Hub:
         )
 
     async def _audit_chat(self, seat: Seat, effect: rooms.StoreChat) -> None:
-        """Chat text is not stored yet (see the README); that a line was sent is audited."""
+        """Store the line with the visit (encrypted) and audit that it was sent (not its text)."""
+        await ConsultChatLine.create(
+            appointment_id=seat.appointment_id,
+            clinic_id=seat.clinic_id,
+            sender=effect.sender,
+            message_id=effect.message_id,
+            body=effect.text,
+            sent_at=effect.at,
+        )
         kind, _, actor = effect.sender.partition(":")
         await self.audit.record(
             AuditEvent(

@@ -42,6 +42,7 @@ APPS: dict[str, tuple[list[str], str]] = {
             "patient_portal.auth.models",
             "patient_portal.audit.models",
             "patient_portal.jobs.models",
+            "patient_portal.consult_models",
         ],
         "patient_portal.migrations",
     ),

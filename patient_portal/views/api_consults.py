@@ -20,6 +20,7 @@ from patient_portal import consults
 from patient_portal.api.v1 import api
 from patient_portal.auth.middleware import auth_of
 from patient_portal.auth.policy import Principal, Resource
+from patient_portal.consult_models import IdentityCheck, IdentityDocument, IdentityResult
 from patient_portal.problems import (
     FORBIDDEN,
     NOT_FOUND,
@@ -248,3 +249,54 @@ async def get_precall(request: Request) -> PrecallOut:
         advice=[AdviceOut(**a) for a in check.advice],
         figures=check.figures,
     )
+
+
+# --- the identity check ---------------------------------------------------------------------------
+
+
+class IdentityIn(BaseModel):
+    document: IdentityDocument
+    result: IdentityResult
+    note: str = Field("", max_length=200)
+
+
+class IdentityOut(BaseModel):
+    document: IdentityDocument
+    result: IdentityResult
+    checked_at: datetime
+
+
+@api.endpoint(
+    "POST",
+    "/consults/{appointment_id}/identity",
+    summary="The doctor records the patient's identity check (photo ID against the face)",
+    body=IdentityIn,
+    response=IdentityOut,
+    status_code=201,
+    tags=("consults",),
+    problems=(401, 403, 404, 422),
+)
+async def post_identity(request: Request, body: IdentityIn) -> IdentityOut:
+    principal, seat = await _seat(request)
+    if seat.role != "doctor":
+        raise Problem(
+            FORBIDDEN,
+            Text("本人確認は医師が記録します", "The doctor records the identity check"),
+        )
+    check = await IdentityCheck.create(
+        appointment_id=seat.appointment_id,
+        clinic_id=seat.clinic_id,
+        staff_id=principal.id,
+        document=body.document,
+        result=body.result,
+        note=body.note,
+        checked_at=clock(request),
+    )
+    await record(
+        request,
+        principal,
+        "consult.identity_check",
+        Resource("appointment", seat.appointment_id, clinic_ids=frozenset({seat.clinic_id})),
+        detail={"document": body.document.value, "result": body.result.value},
+    )
+    return IdentityOut(document=check.document, result=check.result, checked_at=check.checked_at)

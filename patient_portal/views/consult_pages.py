@@ -19,8 +19,15 @@ from booking.models import Appointment
 from patient_portal import consults
 from patient_portal.accounts import service as accounts
 from patient_portal.auth.policy import Principal, Resource
+from patient_portal.consult_models import IdentityCheck
+from patient_portal.problems import Text
+from patient_portal.templating import request_locale
 from patient_portal.views.common import page, record, require
 
+_IDENTITY_LABELS: Final = {
+    "confirmed": Text("本人確認済み", "identity confirmed"),
+    "not_confirmed": Text("本人確認できず", "identity not confirmed"),
+}
 ROOM_PERMISSIONS: Final = (
     "camera=(self), microphone=(self), display-capture=(self), bluetooth=(), geolocation=(), "
     "payment=(), usb=(), serial=(), hid=()"
@@ -64,6 +71,11 @@ async def _room(request: Request, appointment: Appointment, seat: consults.Seat)
         found = await accounts.find_patient(str(appointment.patient_id))
         patient = accounts.view_of(found) if found else None
     menu = appointment.menu
+    identity = (
+        await IdentityCheck.filter(appointment_id=appointment.id).order_by("-checked_at").first()
+        if seat.role == "doctor"
+        else None
+    )
     response = page(
         request,
         "consults/room.html",
@@ -73,6 +85,12 @@ async def _room(request: Request, appointment: Appointment, seat: consults.Seat)
             "zone": ZoneInfo(appointment.clinic.time_zone),
             "role": seat.role,
             "patient": patient,
+            "identity": identity,
+            "identity_label": (
+                _IDENTITY_LABELS[identity.result.value].in_locale(request_locale(request))
+                if identity
+                else ""
+            ),
             "answers_url": (
                 f"/staff/appointments/{appointment.id}/questionnaire"
                 if seat.role != "patient" and menu.questionnaire_id

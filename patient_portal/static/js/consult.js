@@ -461,6 +461,20 @@
     send({ type: "waiting", status: "with_another_patient", minutes });
   });
 
+  $("[data-identity]")?.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const result = event.submitter?.value || "confirmed";
+    const answer = await fetch(form.dataset.url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+      body: JSON.stringify({ document: form.elements.document.value, result }),
+    });
+    const body = await answer.json().catch(() => ({}));
+    $("[data-identity-status]").textContent = answer.ok ? text("msgIdentityRecorded") : body.detail || "";
+  });
+
   document.addEventListener("visibilitychange", () => {
     // iOS stops the camera in the background: take it again when the page comes back.
     if (document.visibilityState !== "visible" || !state.stream || !state.pc) return;

@@ -109,6 +109,7 @@ BODIES: dict[str, dict[str, Any]] = {
         "duration_minutes": 15,
     },
     "/api/v1/staff/exceptions": {"day": "2030-01-07", "kind": "closed_day"},
+    "/api/v1/consults/{appointment_id}/identity": {"document": "passport", "result": "confirmed"},
     "/api/v1/consults/{appointment_id}/precall": {"sdp": "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n"},
     "/api/v1/appointments/{appointment_id}/questionnaire": {
         "patient_id": "someone else",

@@ -9,10 +9,12 @@ from typing import Any
 
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
+from tortoise import connections
 
 from booking.models import Appointment, AppointmentStatus, Clinic, VisitMode
 from patient_portal.accounts.models import Patient
 from patient_portal.audit.models import AuditEntry
+from patient_portal.consult_models import ConsultChatLine, IdentityCheck
 from patient_portal.crypto.keyring import keyring_for, use_keyring
 from patient_portal.db import database
 from patient_portal.settings import Settings
@@ -134,8 +136,22 @@ def test_a_consult_from_waiting_room_to_the_end(
             return [r.action for r in rows]
 
     actions = run_sync(audited())
-    for expected in ("consult.ticket", "consult.join", "consult.admit", "consult.end"):
+    for expected in ("consult.ticket", "consult.join", "consult.admit", "consult.chat"):
         assert expected in actions
+    assert "consult.end" in actions
+
+    async def chat_rows() -> tuple[list[str], list[str]]:
+        with use_keyring(keyring_for(settings.key_file, production=False)):
+            async with database(settings, global_fallback=False):
+                lines = await ConsultChatLine.filter(appointment_id=appointment_id)
+                raw = await connections.get("default").execute_query_dict(
+                    "SELECT body FROM portal_consult_chat"
+                )
+                return [line.body for line in lines], [str(row["body"]) for row in raw]
+
+    stored, raw = run_sync(chat_rows())
+    assert stored == ["聞こえますか"]  # kept with the visit
+    assert all(value.startswith("v1.") and "聞こえ" not in value for value in raw)  # encrypted
 
 
 def test_only_the_appointments_people_get_in(
@@ -279,3 +295,29 @@ def test_the_pre_call_check_measures_a_real_connection(
         ).status_code
         == 404
     )
+
+
+def test_the_doctor_records_the_identity_check(
+    browser: TestClient, world: World, settings: Settings, clock: FakeClock
+) -> None:
+    appointment_id = _appointment(settings, world, clock)
+    url = f"/api/v1/consults/{appointment_id}/identity"
+    body = {"document": "my_number_card", "result": "confirmed"}
+    patient = browser.post(url, json=body, headers=token(browser, PHONE_A))
+    assert patient.status_code == 403
+    doctor = staff_token(browser, world.doctor_a, clock)
+    bad = browser.post(
+        url, json={"document": "library_card", "result": "confirmed"}, headers=doctor
+    )
+    assert bad.status_code == 422
+    recorded = browser.post(url, json=body, headers=doctor)
+    assert recorded.status_code == 201, recorded.text
+    assert recorded.json()["result"] == "confirmed"
+
+    async def checks() -> list[tuple[str, str]]:
+        with use_keyring(keyring_for(settings.key_file, production=False)):
+            async with database(settings, global_fallback=False):
+                rows = await IdentityCheck.filter(appointment_id=appointment_id)
+                return [(r.document.value, r.result.value) for r in rows]
+
+    assert run_sync(checks()) == [("my_number_card", "confirmed")]

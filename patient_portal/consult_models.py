@@ -1,0 +1,56 @@
+"""What an online consult leaves behind in the portal: chat lines (encrypted) and the doctor's
+identity check (MHLW: the doctor confirms the patient is who they say, from a photo ID)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+from patient_portal.crypto.fields import EncryptedTextField
+
+
+class ConsultChatLine(Model):
+    """One chat line of a consult, stored with the visit (the text encrypted at rest)."""
+
+    id = fields.UUIDField(primary_key=True)
+    appointment_id = fields.UUIDField(db_index=True)
+    clinic_id = fields.UUIDField()
+    sender = fields.CharField(max_length=64)  # the room's participant id (role:record id)
+    message_id = fields.CharField(max_length=64, null=True)
+    body = EncryptedTextField()
+    sent_at = fields.DatetimeField()
+
+    class Meta:
+        table = "portal_consult_chat"
+
+
+class IdentityDocument(StrEnum):
+    MY_NUMBER_CARD = "my_number_card"  # マイナンバーカード
+    DRIVERS_LICENSE = "drivers_license"  # 運転免許証
+    PASSPORT = "passport"
+    RESIDENCE_CARD = "residence_card"  # 在留カード
+    INSURANCE_CARD = "insurance_card"  # 健康保険証 (with a second document)
+    OTHER = "other"
+
+
+class IdentityResult(StrEnum):
+    CONFIRMED = "confirmed"
+    NOT_CONFIRMED = "not_confirmed"
+
+
+class IdentityCheck(Model):
+    """The identity check a doctor made in a consult: which document, and the result."""
+
+    id = fields.UUIDField(primary_key=True)
+    appointment_id = fields.UUIDField(db_index=True)
+    clinic_id = fields.UUIDField()
+    staff_id = fields.UUIDField()
+    document = fields.CharEnumField(IdentityDocument, max_length=20)
+    result = fields.CharEnumField(IdentityResult, max_length=16)
+    note = EncryptedTextField(default="")
+    checked_at = fields.DatetimeField()
+
+    class Meta:
+        table = "portal_identity_check"
