@@ -146,6 +146,7 @@ class Settings:
     turn_transports: tuple[str, ...] = ("udp", "tcp", "tls")
     turn_stun_urls: tuple[str, ...] = ()
     turn_ttl_seconds: int = 3600
+    hold_minutes: int = 10  # how long a chosen time is kept while the patient completes the steps
     ice_host_addresses: tuple[str, ...] = ()  # empty: discover the machine's own addresses
     consult_join_before_minutes: int = 15
     consult_join_after_minutes: int = 60
@@ -207,6 +208,7 @@ VARIABLES: dict[str, str] = {
     "TSUNAGU_TURN_TRANSPORTS": "TURN transports in order (udp,tcp,tls; tls first for hospitals)",
     "TSUNAGU_TURN_STUN_URLS": "STUN URLs, comma-separated (shared-secret: coturn's own)",
     "TSUNAGU_TURN_TTL_SECONDS": "lifetime of each participant's TURN credentials (3600)",
+    "TSUNAGU_HOLD_MINUTES": "how long a chosen time is kept while the patient books (10)",
     "TSUNAGU_ICE_HOST_ADDRESSES": "addresses the server's WebRTC peer uses (default: discovered)",
     "TSUNAGU_CONSULT_JOIN_BEFORE_MINUTES": "how early a consult room opens before the start (15)",
     "TSUNAGU_CONSULT_JOIN_AFTER_MINUTES": "how long after the start it can still be joined (60)",
@@ -357,6 +359,7 @@ def load_settings(environ: Mapping[str, str], *, create_dev_key: bool = True) ->
         turn_ttl_seconds=_int(
             "TSUNAGU_TURN_TTL_SECONDS", get("TURN_TTL_SECONDS", "3600"), 60, 86400
         ),
+        hold_minutes=_int("TSUNAGU_HOLD_MINUTES", get("HOLD_MINUTES", "10"), 2, 60),
         ice_host_addresses=_addresses(get("ICE_HOST_ADDRESSES")),
         consult_join_before_minutes=_int(
             "TSUNAGU_CONSULT_JOIN_BEFORE_MINUTES", get("CONSULT_JOIN_BEFORE_MINUTES", "15"), 0, 240

@@ -23,7 +23,7 @@ from patient_portal.appointment_messages import (
 )
 from patient_portal.auth.policy import Action, Resource
 from patient_portal.problems import CONFLICT, NOT_FOUND, VALIDATION, Problem, Text, for_status
-from patient_portal.views.booking import after_cancel, appointment_resource, clock
+from patient_portal.views.booking import after_cancel, appointment_resource, clock, hold_time
 from patient_portal.views.common import authorize, record, require
 from patient_portal.waitlist_jobs import watch_hold
 
@@ -227,6 +227,7 @@ async def post_hold(request: Request, body: HoldIn) -> Response:
             start=body.start,
             account_id=principal.id,
             now=clock(request),
+            hold_for=hold_time(request),
         )
     except BookingRefused as error:
         raise _problem(error) from None

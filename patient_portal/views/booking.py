@@ -48,6 +48,11 @@ def clock(request: Request) -> datetime:
     return now.astimezone(UTC)
 
 
+def hold_time(request: Request) -> timedelta:
+    """How long a chosen time is kept for the patient (TSUNAGU_HOLD_MINUTES)."""
+    return timedelta(minutes=request.app.state.settings.hold_minutes)
+
+
 def booking_text(error: BookingRefused) -> Text:
     return Text(error.message_ja, error.message_en)
 
@@ -226,6 +231,7 @@ async def hold_slot(request: Request) -> Response:
             start=start,
             account_id=principal.id,
             now=clock(request),
+            hold_for=hold_time(request),
         )
     except BookingRefused as error:
         return refusal(

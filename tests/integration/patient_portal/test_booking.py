@@ -435,3 +435,24 @@ def test_reception_books_by_phone_and_over_books_deliberately(
     )
     sign_in_staff(browser, world.doctor_b, clock)
     assert browser.get(f"/staff/patients/{world.patient_a}/book").status_code == 404
+
+
+def test_the_hold_lasts_as_long_as_the_clinic_configures(
+    settings: Settings, world: World, menus: dict[str, str], clock: FakeClock
+) -> None:
+    from dataclasses import replace
+
+    from patient_portal.app import create_app
+    from patient_portal.auth.verifier import ConsoleVerifier
+
+    app = create_app(
+        replace(settings, hold_minutes=3),
+        verifier=ConsoleVerifier(clock, fixed_code=SMS_CODE),
+        clock=clock,
+    )
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        auth = token(client, PHONE_A)
+        held = hold(client, auth, menus["single"], free(client, menus["single"])[-1])
+        assert held.status_code == 201, held.text
+        expires = datetime.fromisoformat(held.json()["hold_expires_at"])
+        assert abs((expires - clock.now).total_seconds() - 180) < 1
