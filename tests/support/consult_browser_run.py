@@ -39,6 +39,7 @@ from tests.support.live_server import serve
 SMS_CODE = "246802"
 PHONE = "090-5555-0177"
 MEDIA_FLAGS = [
+    "--autoplay-policy=no-user-gesture-required",  # a reloaded page plays without a new tap
     "--use-fake-device-for-media-stream",
     "--use-fake-ui-for-media-stream",
     "--allow-loopback-in-peer-connection",
@@ -76,12 +77,14 @@ async def seed() -> tuple[str, SeededStaff]:
             return str(appointment.id), doctor
 
 
+FRAMES = "document.querySelector('[data-remote]').getVideoPlaybackQuality().totalVideoFrames"
+
+
 def advancing(page: Any) -> float:
-    """Seconds of remote video played over one wall-clock second (about 1 when it flows)."""
-    before = float(page.evaluate("document.querySelector('[data-remote]').currentTime"))
+    """Remote video frames shown over one wall-clock second (Chromium's fake camera: ~20)."""
+    before = int(page.evaluate(FRAMES))
     time.sleep(1.0)
-    after = float(page.evaluate("document.querySelector('[data-remote]').currentTime"))
-    return after - before
+    return float(int(page.evaluate(FRAMES)) - before)
 
 
 def run(base: str, appointment_id: str, doctor: SeededStaff, report: dict[str, Any]) -> None:
@@ -183,6 +186,8 @@ def steps(
     report["chat"] = True
 
     # Cut the patient's websocket: the page reconnects on its own and the call goes on.
+    ufrag = "(window.tsunaguConsult.pc.localDescription.sdp.match(/a=ice-ufrag:(\\S+)/) || [])[1]"
+    before = patient.evaluate(ufrag)
     patient.evaluate("window.tsunaguConsult.socket.close(4000)")
     clinician.wait_for_function(
         "() => document.querySelector('[data-status]').textContent.includes('再接続')"
@@ -193,8 +198,17 @@ def steps(
         " && document.querySelector('[data-status]').textContent.includes('診察室に入りました')"
     )
     report["patient_rejoined"] = True
+    patient.wait_for_function(f"() => {ufrag} && {ufrag} !== {json.dumps(before)}")
+    report["ice_restarted"] = True  # new ICE credentials: the rejoining side restarted ICE
     report["patient_video_after_drop"] = advancing(patient)
     report["doctor_video_after_drop"] = advancing(clinician)
+
+    # The doctor reloads the page: it rejoins by itself and the call starts afresh.
+    clinician.reload()
+    clinician.wait_for_function(REMOTE_PLAYING, timeout=30_000)
+    patient.wait_for_function(REMOTE_PLAYING, timeout=30_000)
+    report["doctor_reload_rejoined"] = True
+    report["patient_video_after_reload"] = advancing(patient)
 
     clinician.click("[data-end]")
     patient.wait_for_function(

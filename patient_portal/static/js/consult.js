@@ -109,7 +109,10 @@
     preferH264(pc);
     pc.ontrack = ({ streams }) => {
       if (remoteVideo.srcObject !== streams[0]) remoteVideo.srcObject = streams[0];
-      remoteVideo.play().catch(() => {});
+      remoteVideo.play().catch(() => {
+        // No tap on this page yet (a reload): the browser wants one before playing sound.
+        document.addEventListener("click", () => remoteVideo.play().catch(() => {}), { once: true });
+      });
     };
     pc.onicecandidate = ({ candidate }) => {
       if (candidate) send({ type: "candidate", candidate: candidate.toJSON(), to: state.peerId || undefined });
@@ -196,9 +199,15 @@
         state.admitted = ["admitted", "in_call", "present"].includes(message.status) && (isStaff || message.status !== "waiting");
         if (message.status === "waiting") say(text("msgWaiting"));
         else say(text("msgAdmitted"));
+        const inCall = ["admitted", "in_call"].includes(message.status);
         if (message.resumed && state.pc) {
-          state.pc.restartIce(); // a new network path after the drop
-          send({ type: "restart", reason: "reconnected" });
+          // The network may have changed under us: restart ICE from this side (a new offer with
+          // fresh credentials follows); the other side answers it and keeps its own state.
+          state.pc.restartIce();
+        } else if (message.resumed && inCall) {
+          // A reloaded page: the other side's connection points at the old page. Start afresh.
+          send({ type: "restart", reason: "renegotiate" });
+          startCall();
         }
         if (isStaff || message.status !== "waiting") showCallControls();
         break;
@@ -242,7 +251,13 @@
         onCandidate(message.candidate);
         break;
       case "restart":
-        if (state.pc) state.pc.restartIce();
+        if (message.reason === "renegotiate") {
+          if (state.pc) state.pc.close();
+          state.pc = null;
+          startCall();
+        } else if (state.pc && ["disconnected", "failed"].includes(state.pc.iceConnectionState)) {
+          state.pc.restartIce(); // only when our own path is broken too
+        }
         break;
       case "chat":
         addChat(message.text, message.from === state.me);
@@ -305,6 +320,7 @@
       state.socket = null;
       if (event.code === 4010) {
         state.ended = true;
+        sessionStorage.removeItem(REMEMBER);
         say(text("msgEnded"));
         hangUp();
       } else if ([4001, 4003, 4004, 4008, 4009].includes(event.code) || state.ended) {
@@ -391,16 +407,22 @@
 
   // --- controls ---------------------------------------------------------------------------------
 
-  $("[data-join]").addEventListener("click", async () => {
+  const REMEMBER = `tsunagu-consult:${root.dataset.appointment}`;
+
+  async function join() {
     $("[data-join]").disabled = true;
     try {
       if (!state.stream) await camera();
       remoteVideo.play().catch(() => {}); // a user gesture: iOS lets the remote audio play
+      sessionStorage.setItem(REMEMBER, "joined"); // a reload of this tab rejoins by itself
       await connect();
     } catch (_) {
       $("[data-join]").disabled = false;
     }
-  });
+  }
+
+  $("[data-join]").addEventListener("click", join);
+  if (sessionStorage.getItem(REMEMBER) === "joined") join();
 
   function toggle(selector, kind) {
     const button = $(selector);
@@ -440,6 +462,7 @@
   $("[data-end]")?.addEventListener("click", () => send({ type: "end" }));
   $("[data-leave]")?.addEventListener("click", () => {
     state.ended = true;
+    sessionStorage.removeItem(REMEMBER);
     send({ type: "leave" });
     state.socket?.close(1000);
     hangUp();

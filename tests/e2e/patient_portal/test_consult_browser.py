@@ -49,7 +49,10 @@ def test_a_video_consult_in_two_browsers(tmp_path: Path) -> None:
     assert report["chat"]
     assert report["doctor_saw_reconnecting"]
     assert report["patient_rejoined"]
-    assert report["patient_video_after_drop"] > 0.3  # still playing after the drop
-    assert report["doctor_video_after_drop"] > 0.3
+    assert report["ice_restarted"]
+    assert report["patient_video_after_drop"] >= 5  # frames/s still arriving after the drop
+    assert report["doctor_video_after_drop"] >= 5
+    assert report["doctor_reload_rejoined"]  # a reloaded page rejoins the consult by itself
+    assert report["patient_video_after_reload"] >= 5
     assert report["ended"]
     assert report["page_errors"] == []
