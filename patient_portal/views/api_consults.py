@@ -55,15 +55,10 @@ class TicketOut(BaseModel):
     closes_at: datetime
 
 
-@api.endpoint(
-    "POST",
-    "/consults/{appointment_id}/ticket",
-    summary="A ticket into the consult room of an online appointment (patient or clinic staff)",
-    response=TicketOut,
-    tags=("consults",),
-    problems=(401, 403, 404),
-)
-async def post_ticket(request: Request) -> TicketOut:
+async def _seat(
+    request: Request, action: str = "consult.precall"
+) -> tuple[Principal, consults.Seat, Appointment]:
+    """The caller's seat in the path's appointment room; 404 (audited) for anyone else."""
     principal = auth_of(request).principal
     if principal is None:
         raise Problem(UNAUTHORIZED)
@@ -76,8 +71,21 @@ async def post_ticket(request: Request) -> TicketOut:
         else None
     )
     if appointment is None or seat is None:
-        await record(request, principal, "consult.ticket", Resource("appointment", appointment_id))
+        await record(request, principal, action, Resource("appointment", appointment_id))
         raise Problem(NOT_FOUND)  # no hint that the room exists
+    return principal, seat, appointment
+
+
+@api.endpoint(
+    "POST",
+    "/consults/{appointment_id}/ticket",
+    summary="A ticket into the consult room of an online appointment (patient or clinic staff)",
+    response=TicketOut,
+    tags=("consults",),
+    problems=(401, 403, 404),
+)
+async def post_ticket(request: Request) -> TicketOut:
+    principal, seat, appointment = await _seat(request, "consult.ticket")
     settings = request.app.state.settings
     now = clock(request)
     window = rooms.join_window(
@@ -140,24 +148,6 @@ class PrecallOut(BaseModel):
     figures: dict[str, Any] = {}
 
 
-async def _seat(request: Request) -> tuple[Principal, consults.Seat]:
-    principal = auth_of(request).principal
-    if principal is None:
-        raise Problem(UNAUTHORIZED)
-    appointment_id = str(request.path_params["appointment_id"])
-    key = booking.parse_id(appointment_id)
-    appointment = await Appointment.get_or_none(id=key).prefetch_related("menu") if key else None
-    seat = (
-        consults.seat_for(principal, appointment, appointment.menu)
-        if appointment is not None and appointment.status in consults.LIVE
-        else None
-    )
-    if seat is None:
-        await record(request, principal, "consult.precall", Resource("appointment", appointment_id))
-        raise Problem(NOT_FOUND)
-    return principal, seat
-
-
 async def _finish(session: PrecallSession, check_id: str) -> None:
     """Wait for the figures, grade them, store the outcome; the session always closes."""
     try:
@@ -185,7 +175,7 @@ async def _finish(session: PrecallSession, check_id: str) -> None:
     problems=(401, 404, 422, 503),
 )
 async def post_precall(request: Request, body: PrecallIn) -> PrecallStarted:
-    principal, seat = await _seat(request)
+    principal, seat, _ = await _seat(request)
     service: PrecallService = request.app.state.precall
     try:
         session = service.open()
@@ -232,7 +222,7 @@ async def post_precall(request: Request, body: PrecallIn) -> PrecallStarted:
     problems=(401, 404),
 )
 async def get_precall(request: Request) -> PrecallOut:
-    _, seat = await _seat(request)
+    _, seat, _ = await _seat(request)
     key = booking.parse_id(str(request.path_params["check_id"]))
     check = (
         await PrecallCheck.get_or_none(
@@ -277,7 +267,7 @@ class IdentityOut(BaseModel):
     problems=(401, 403, 404, 422),
 )
 async def post_identity(request: Request, body: IdentityIn) -> IdentityOut:
-    principal, seat = await _seat(request)
+    principal, seat, _ = await _seat(request)
     if seat.role != "doctor":
         raise Problem(
             FORBIDDEN,

@@ -75,3 +75,28 @@ async def make_appointment(clinic: Clinic, patient: Patient) -> Appointment:
         created_at=start,
         updated_at=start,
     )
+
+
+async def book(
+    clinic: Clinic,
+    menu: Menu,
+    practitioner: Practitioner,
+    patient: Patient,
+    start: datetime,
+    *,
+    now: datetime | None = None,
+) -> Appointment:
+    """A booked appointment at ``start`` (no seat claims: for rooms, access and views)."""
+    created = now or start
+    return await Appointment.create(
+        clinic=clinic,
+        menu=menu,
+        practitioner=practitioner,
+        account_id=patient.account_id,  # type: ignore[attr-defined]
+        patient_id=patient.id,
+        starts_at=start,
+        ends_at=start + timedelta(minutes=menu.duration_minutes),
+        status=AppointmentStatus.BOOKED,
+        created_at=created,
+        updated_at=created,
+    )

@@ -14,13 +14,13 @@ import os
 import sys
 from datetime import timedelta
 
-from booking.models import Appointment, AppointmentStatus, Clinic, VisitMode
+from booking.models import Clinic, VisitMode
 from patient_portal.accounts.models import StaffRole
 from patient_portal.crypto.keyring import keyring_for, use_keyring
 from patient_portal.db import database
 from patient_portal.jobs import utc_now
 from patient_portal.settings import load_settings
-from tests.support.booking import make_menu
+from tests.support.booking import book, make_menu
 from tests.support.identity import make_clinic, make_patient, make_staff
 
 
@@ -36,18 +36,7 @@ async def seed(rooms: int) -> list[dict[str, str]]:
             for n in range(rooms):
                 patient = await make_patient(f"+8190{40000000 + n:08d}", clinic)
                 start = now + timedelta(minutes=5)
-                appointment = await Appointment.create(
-                    clinic=clinic,
-                    menu=menu,
-                    practitioner=practitioner,
-                    account_id=patient.account_id,  # type: ignore[attr-defined]
-                    patient_id=patient.id,
-                    starts_at=start,
-                    ends_at=start + timedelta(minutes=15),
-                    status=AppointmentStatus.BOOKED,
-                    created_at=now,
-                    updated_at=now,
-                )
+                appointment = await book(clinic, menu, practitioner, patient, start, now=now)
                 seats.append(
                     {
                         "appointment_id": str(appointment.id),

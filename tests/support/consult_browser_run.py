@@ -24,7 +24,7 @@ from typing import Any
 
 import pyotp
 
-from booking.models import Appointment, AppointmentStatus, Clinic, VisitMode
+from booking.models import Clinic, VisitMode
 from patient_portal.accounts.models import StaffRole
 from patient_portal.app import create_app
 from patient_portal.auth.verifier import ConsoleVerifier
@@ -32,7 +32,7 @@ from patient_portal.crypto.keyring import keyring_for, use_keyring
 from patient_portal.db import database
 from patient_portal.jobs import utc_now
 from patient_portal.settings import load_settings
-from tests.support.booking import make_menu
+from tests.support.booking import book, make_menu
 from tests.support.identity import SeededStaff, make_clinic, make_patient, make_staff
 from tests.support.live_server import serve
 
@@ -62,18 +62,7 @@ async def seed() -> tuple[str, SeededStaff]:
             doctor = await make_staff(clinic, StaffRole.DOCTOR)
             now = utc_now()
             start = now + timedelta(minutes=5)
-            appointment = await Appointment.create(
-                clinic=clinic,
-                menu=menu,
-                practitioner=practitioner,
-                account_id=patient.account_id,  # type: ignore[attr-defined]
-                patient_id=patient.id,
-                starts_at=start,
-                ends_at=start + timedelta(minutes=15),
-                status=AppointmentStatus.BOOKED,
-                created_at=now,
-                updated_at=now,
-            )
+            appointment = await book(clinic, menu, practitioner, patient, start, now=now)
             return str(appointment.id), doctor
 
 

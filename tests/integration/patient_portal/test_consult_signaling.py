@@ -21,7 +21,7 @@ from patient_portal.settings import Settings
 from tests.integration.patient_portal.conftest import PHONE_A, PHONE_B, World
 from tests.integration.patient_portal.test_booking import token
 from tests.integration.patient_portal.test_clinic_setup import bearer as staff_token
-from tests.support.booking import make_menu
+from tests.support.booking import book, make_menu
 from tests.support.clock import FakeClock
 from tests.support.databases import run_sync
 
@@ -36,18 +36,7 @@ def _appointment(settings: Settings, world: World, clock: FakeClock, **kwargs: A
                 menu, doctor = await make_menu(clinic, mode=kwargs.get("mode", VisitMode.ONLINE))
                 patient = await Patient.get(id=world.patient_a)
                 start = clock.now + kwargs.get("in_", timedelta(minutes=5))
-                appointment = await Appointment.create(
-                    clinic=clinic,
-                    menu=menu,
-                    practitioner=doctor,
-                    account_id=patient.account_id,  # type: ignore[attr-defined]
-                    patient_id=patient.id,
-                    starts_at=start,
-                    ends_at=start + timedelta(minutes=15),
-                    status=AppointmentStatus.BOOKED,
-                    created_at=clock.now,
-                    updated_at=clock.now,
-                )
+                appointment = await book(clinic, menu, doctor, patient, start, now=clock.now)
                 return str(appointment.id)
 
     return run_sync(seed())
