@@ -280,6 +280,10 @@ def _demo_banner(summary: object, url: str) -> str:
     lines += [f"    {s.role.value:<14} {s.login_id}  {s.name}" for s in summary.staff]
     lines += [
         "",
+        "  an online consult is ready: the patient opens My appointments → the consult room,",
+        "  a doctor opens it from the reception list (two browser windows: camera and microphone",
+        "  work on this address)",
+        "",
         "  All names, numbers and credentials are fake and exist only in this demo.",
         "  Stop with Ctrl+C; run `tsunagu demo` again at any time, it keeps your data.",
         "",

@@ -7,7 +7,7 @@ numbers are 090-1000-000X (well-formed, since sign-in validates numbers; the dem
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from booking.models import (
@@ -166,11 +166,49 @@ async def _seed_booking(clinic: Clinic) -> None:
         await menu.practitioners.add(*doctors)
 
 
-async def _seed_past_visit(clinic: Clinic) -> None:
-    """デモ 太郎 visited a month ago, so he may book the revisit menu; 見本 桜 never has."""
+async def _taro() -> Patient | None:
+    """デモ 太郎, the first demo account's own record."""
     phone_index = current_keyring().blind_index("+819010000001", PHONE_PURPOSE)
     account = await PatientAccount.get_or_none(phone_index=phone_index)
-    taro = await Patient.filter(account=account, relationship=Relationship.SELF).first()
+    return await Patient.filter(account=account, relationship=Relationship.SELF).first()
+
+
+async def _seed_demo_consult(clinic: Clinic) -> None:
+    """Keep an online consult for デモ 太郎 ready to enter: each demo start books one beginning in
+    about ten minutes unless one is still live. It is booked as the clinic's deliberate
+    over-booking (whatever the hours), so it takes no patient's seat."""
+    taro = await _taro()
+    menu = await Menu.filter(
+        clinic=clinic, mode=VisitMode.ONLINE, visit_kind=VisitKind.REVISIT
+    ).first()
+    doctor = await Practitioner.filter(clinic=clinic).order_by("display_name_kana").first()
+    if taro is None or menu is None or doctor is None:
+        return
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    live = (AppointmentStatus.BOOKED, AppointmentStatus.CHECKED_IN, AppointmentStatus.IN_CONSULT)
+    if await Appointment.exists(
+        patient_id=taro.id, menu=menu, status__in=live, starts_at__gte=now - timedelta(minutes=45)
+    ):
+        return
+    start = now + timedelta(minutes=10 + (5 - now.minute % 5) % 5)
+    await Appointment.create(
+        clinic=clinic,
+        menu=menu,
+        practitioner=doctor,
+        account_id=taro.account_id,  # type: ignore[attr-defined]
+        patient_id=taro.id,
+        starts_at=start,
+        ends_at=start + timedelta(minutes=menu.duration_minutes),
+        status=AppointmentStatus.BOOKED,
+        overbooked=True,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+async def _seed_past_visit(clinic: Clinic) -> None:
+    """デモ 太郎 visited a month ago, so he may book the revisit menu; 見本 桜 never has."""
+    taro = await _taro()
     if taro is None or await Appointment.exists(clinic=clinic, patient_id=taro.id):
         return
     menu = await Menu.filter(clinic=clinic).order_by("sort_order").first()
@@ -194,7 +232,8 @@ async def _seed_past_visit(clinic: Clinic) -> None:
 
 
 async def seed_demo_clinic() -> DemoSummary:
-    """Create the demo clinic, its staff and patients; running it again changes nothing."""
+    """Create the demo clinic, its staff and patients; running it again changes nothing but
+    keeping an online consult ready for デモ 太郎 (see :func:`_seed_demo_consult`)."""
     clinic, _ = await Clinic.get_or_create(
         slug=DEMO_CLINIC_SLUG,
         defaults={
@@ -241,6 +280,7 @@ async def seed_demo_clinic() -> DemoSummary:
     await _seed_booking(clinic)
     await seed_demo_questionnaires(str(clinic.id))
     await _seed_past_visit(clinic)
+    await _seed_demo_consult(clinic)
     registered = await ClinicRegistration.filter(clinic=clinic).count()
     for patient in await Patient.filter(registrations=None).order_by("created_at"):
         registered += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -88,10 +89,17 @@ def test_demo_seeds_once_and_a_second_run_is_safe(clean_env: dict[str, str]) -> 
     assert "doctor1@demo.tsunagu.invalid" in first.stdout
     assert "mihon-clinic-demo-password" in first.stdout
     assert "http://127.0.0.1:8000/" in first.stdout
+    assert "an online consult is ready" in first.stdout
     second = run("demo", "--no-serve", env=clean_env)
     assert second.returncode == 0, second.stderr
     assert "(4 demo patients)" in second.stdout
-    assert Path(clean_env["TSUNAGU_DATA_DIR"], "demo.sqlite3").exists()
+    database = Path(clean_env["TSUNAGU_DATA_DIR"], "demo.sqlite3")
+    with sqlite3.connect(database) as db:
+        (ready,) = db.execute(
+            "SELECT count(*) FROM booking_appointment a JOIN booking_menu m ON a.menu_id = m.id"
+            " WHERE m.mode = 'online' AND a.status = 'booked'"
+        ).fetchone()
+    assert ready == 1  # one consult kept ready, not one more per start
 
 
 @pytest.fixture
