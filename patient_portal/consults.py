@@ -165,6 +165,28 @@ async def room_state(appointment_id: str) -> rooms.RoomState | None:
     return _state_of(room) if room is not None else None
 
 
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """A patient waiting in a consult room, for the reception list."""
+
+    since: datetime | None
+    precall: str | None
+    presence: str
+
+
+async def waiting_patients(appointment_ids: list[str]) -> dict[str, Waiting]:
+    """Appointment id → the patient waiting in its room now (rooms nobody waits in are left out)."""
+    found: dict[str, Waiting] = {}
+    for room in await ConsultRoom.filter(appointment_id__in=appointment_ids, ended_at=None):
+        state = _state_of(room)
+        for person in state.participants:
+            if person.role == "patient" and person.status == "waiting":
+                found[str(room.appointment_id)] = Waiting(
+                    person.waiting_since, person.precall, person.presence
+                )
+    return found
+
+
 # --- delivery between workers -------------------------------------------------------------------
 
 

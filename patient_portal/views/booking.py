@@ -16,7 +16,7 @@ from booking import service as booking
 from booking.calendar import appointment_ics
 from booking.errors import BookingRefused, SlotUnavailable
 from booking.models import Appointment, AppointmentStatus, Clinic
-from patient_portal import appointment_links, questionnaire_gate
+from patient_portal import appointment_links, consults, questionnaire_gate
 from patient_portal.accounts import service as accounts
 from patient_portal.appointment_messages import (
     CANCELLED,
@@ -410,6 +410,7 @@ async def schedule(request: Request) -> Response:
             "zone": zone,
             "locale": request_locale(request),
             "transitions": booking.STAFF_TRANSITIONS,
+            "waiting": await consults.waiting_patients([str(a.id) for a in rows]),
         },
     )
 

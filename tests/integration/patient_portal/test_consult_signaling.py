@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
@@ -91,6 +92,15 @@ def test_a_consult_from_waiting_room_to_the_end(
         assert joined["status"] == "waiting"
         assert joined["peers"] == []  # a waiting patient sees nobody
         assert _status(settings, appointment_id) is AppointmentStatus.CHECKED_IN
+        # The reception list shows who waits in their room, and since when.
+        from tests.support.web import sign_in_staff
+
+        clock.advance(seconds=30)
+        sign_in_staff(browser, world.receptionist_a, clock)
+        day = (clock.now + timedelta(minutes=5)).astimezone(ZoneInfo("Asia/Tokyo")).date()
+        reception = browser.get(f"/staff/schedule?day={day.isoformat()}").text
+        assert "待合室で待機中" in reception
+        assert f'href="/staff/consults/{appointment_id}"' in reception
 
         with browser.websocket_connect(doctor_ticket["websocket"]) as doctor:
             doctor.send_text(json.dumps({"v": 1, "type": "join", "token": doctor_ticket["token"]}))
