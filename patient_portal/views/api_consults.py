@@ -20,7 +20,12 @@ from patient_portal import consults
 from patient_portal.api.v1 import api
 from patient_portal.auth.middleware import auth_of
 from patient_portal.auth.policy import Principal, Resource
-from patient_portal.consult_models import IdentityCheck, IdentityDocument, IdentityResult
+from patient_portal.consult_models import (
+    ConsultChatLine,
+    IdentityCheck,
+    IdentityDocument,
+    IdentityResult,
+)
 from patient_portal.problems import (
     FORBIDDEN,
     NOT_FOUND,
@@ -290,3 +295,52 @@ async def post_identity(request: Request, body: IdentityIn) -> IdentityOut:
         detail={"document": body.document.value, "result": body.result.value},
     )
     return IdentityOut(document=check.document, result=check.result, checked_at=check.checked_at)
+
+
+# --- chat history ---------------------------------------------------------------------------------
+
+
+class ChatLineOut(BaseModel):
+    sender: str
+    mine: bool
+    text: str
+    at: datetime
+
+
+class ChatHistory(BaseModel):
+    lines: list[ChatLineOut]
+
+
+@api.endpoint(
+    "GET",
+    "/consults/{appointment_id}/chat",
+    summary="The consult's chat so far (for a page that rejoined); a waiting patient gets none",
+    response=ChatHistory,
+    tags=("consults",),
+    problems=(401, 404),
+)
+async def get_chat(request: Request) -> ChatHistory:
+    principal, seat, _ = await _seat(request, "consult.chat.read")
+    state = await consults.room_state(seat.appointment_id)
+    me = state.participant(seat.participant) if state else None
+    if seat.role == "patient" and (me is None or me.status not in rooms.IN_CONSULT):
+        return ChatHistory(lines=[])  # chat opens once the doctor lets the patient in
+    lines = await ConsultChatLine.filter(appointment_id=seat.appointment_id).order_by("sent_at")
+    await record(
+        request,
+        principal,
+        "consult.chat.read",
+        Resource("appointment", seat.appointment_id, clinic_ids=frozenset({seat.clinic_id})),
+        detail={"lines": len(lines)},
+    )
+    return ChatHistory(
+        lines=[
+            ChatLineOut(
+                sender=line.sender,
+                mine=line.sender == seat.participant,
+                text=line.body,
+                at=line.sent_at,
+            )
+            for line in lines
+        ]
+    )

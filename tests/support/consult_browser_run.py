@@ -197,6 +197,10 @@ def steps(
     clinician.wait_for_function(REMOTE_PLAYING, timeout=30_000)
     patient.wait_for_function(REMOTE_PLAYING, timeout=30_000)
     report["doctor_reload_rejoined"] = True
+    clinician.wait_for_function(
+        "() => document.querySelector('[data-chat-lines]').textContent.includes('聞こえますか')"
+    )
+    report["chat_after_reload"] = True
     report["patient_video_after_reload"] = advancing(patient)
 
     clinician.click("[data-end]")

@@ -209,7 +209,10 @@
           send({ type: "restart", reason: "renegotiate" });
           startCall();
         }
-        if (isStaff || message.status !== "waiting") showCallControls();
+        if (isStaff || message.status !== "waiting") {
+          showCallControls();
+          loadChat();
+        }
         break;
       }
       case "admitted":
@@ -217,6 +220,7 @@
           state.admitted = true;
           say(text("msgAdmitted"));
           showCallControls();
+          loadChat();
           startCall();
         }
         break;
@@ -278,6 +282,17 @@
     $("[data-chat]").hidden = false;
     $("[data-join]").hidden = true;
     $("[data-precall]").hidden = true;
+  }
+
+  async function loadChat() {
+    // After a reload or a rejoin: the lines so far (a waiting patient gets none).
+    const answer = await fetch(`/api/v1/consults/${root.dataset.appointment}/chat`, {
+      credentials: "same-origin",
+    }).catch(() => null);
+    if (!answer?.ok) return;
+    const { lines } = await answer.json();
+    $("[data-chat-lines]").replaceChildren();
+    for (const line of lines) addChat(line.text, line.mine);
   }
 
   function addChat(line, mine) {

@@ -54,5 +54,6 @@ def test_a_video_consult_in_two_browsers(tmp_path: Path) -> None:
     assert report["doctor_video_after_drop"] >= 5
     assert report["doctor_reload_rejoined"]  # a reloaded page rejoins the consult by itself
     assert report["patient_video_after_reload"] >= 5
+    assert report["chat_after_reload"]  # the chat so far comes back after the reload
     assert report["ended"]
     assert report["page_errors"] == []

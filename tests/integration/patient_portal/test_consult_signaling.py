@@ -80,10 +80,12 @@ def test_a_consult_from_waiting_room_to_the_end(
     browser: TestClient, world: World, settings: Settings, clock: FakeClock
 ) -> None:
     appointment_id = _appointment(settings, world, clock)
-    patient_ticket = _ticket(browser, appointment_id, token(browser, PHONE_A))
+    patient_auth = token(browser, PHONE_A)
+    patient_ticket = _ticket(browser, appointment_id, patient_auth)
     assert patient_ticket["role"] == "patient"
     assert patient_ticket["websocket"] == f"/consults/{appointment_id}/ws"
-    doctor_ticket = _ticket(browser, appointment_id, staff_token(browser, world.doctor_a, clock))
+    doctor_auth = staff_token(browser, world.doctor_a, clock)
+    doctor_ticket = _ticket(browser, appointment_id, doctor_auth)
     assert doctor_ticket["role"] == "doctor"
 
     with browser.websocket_connect(patient_ticket["websocket"]) as patient:
@@ -91,6 +93,8 @@ def test_a_consult_from_waiting_room_to_the_end(
         joined = _until(patient, "joined")
         assert joined["status"] == "waiting"
         assert joined["peers"] == []  # a waiting patient sees nobody
+        history = f"/api/v1/consults/{appointment_id}/chat"
+        assert browser.get(history, headers=patient_auth).json()["lines"] == []
         assert _status(settings, appointment_id) is AppointmentStatus.CHECKED_IN
         # The reception list shows who waits in their room, and since when.
         from tests.support.web import sign_in_staff
@@ -124,6 +128,13 @@ def test_a_consult_from_waiting_room_to_the_end(
             assert _until(patient, "answer")["sdp"] == OFFER
             doctor.send_text(json.dumps({"v": 1, "type": "chat", "text": "聞こえますか"}))
             assert _until(patient, "chat")["text"] == "聞こえますか"
+            # A page that reloads gets the chat so far, with its own lines marked.
+            seen_by_patient = browser.get(history, headers=patient_auth).json()["lines"]
+            assert [(line["text"], line["mine"]) for line in seen_by_patient] == [
+                ("聞こえますか", False)
+            ]
+            seen_by_doctor = browser.get(history, headers=doctor_auth).json()["lines"]
+            assert [line["mine"] for line in seen_by_doctor] == [True]
 
             doctor.send_text(json.dumps({"v": 1, "type": "end"}))
             assert _close_code(patient) == 4010
