@@ -54,3 +54,29 @@ class IdentityCheck(Model):
 
     class Meta:
         table = "portal_identity_check"
+
+
+class VisitStatus(StrEnum):
+    READY = "ready"  # waiting for the clinic bridge to carry it into the karte
+    SENT = "sent"
+
+
+class Visit(Model):
+    """The record an ended online consult leaves for the karte (what the clinic bridge sends)."""
+
+    id = fields.UUIDField(primary_key=True)
+    appointment_id = fields.UUIDField(unique=True)
+    clinic_id = fields.UUIDField(db_index=True)
+    patient_id = fields.UUIDField(null=True)
+    practitioner_id = fields.UUIDField()
+    ended_by = fields.CharField(max_length=64)  # the room's participant id of the doctor
+    ended_at = fields.DatetimeField()
+    identity_check: fields.ForeignKeyNullableRelation[IdentityCheck] = fields.ForeignKeyField(
+        "portal.IdentityCheck", related_name="visits", null=True, on_delete=fields.SET_NULL
+    )
+    questionnaire_response_id = fields.UUIDField(null=True)
+    chat_lines = fields.IntField(default=0)
+    status = fields.CharEnumField(VisitStatus, max_length=8, default=VisitStatus.READY)
+
+    class Meta:
+        table = "portal_visit"

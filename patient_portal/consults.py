@@ -15,7 +15,8 @@ this module carries them out:
   channel (in memory, or Redis between workers); each worker delivers those meant for the
   connections it holds. A patient and a doctor on two workers therefore talk through Redis, and a
   worker restart loses no room (the state is in the database; clients reconnect).
-- **Records.** Chat lines are stored with the visit, encrypted at rest (``ConsultChatLine``).
+- **Records.** Chat lines are stored with the visit, encrypted at rest (``ConsultChatLine``);
+  when the doctor ends the consult a :class:`Visit` is recorded for the karte bridge.
 """
 
 from __future__ import annotations
@@ -35,10 +36,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from tortoise.exceptions import IntegrityError
 
 from booking.models import Appointment, AppointmentStatus, Menu, VisitMode
+from interview_forms import responses
+from interview_forms.models import ResponseStatus
 from patient_portal.audit.models import Outcome
 from patient_portal.audit.service import AuditEvent, AuditLog
 from patient_portal.auth.policy import Principal, Role
-from patient_portal.consult_models import ConsultChatLine
+from patient_portal.consult_models import ConsultChatLine, IdentityCheck, Visit
 from patient_portal.pubsub import PubSub
 from video import protocol
 from video import room as rooms
@@ -255,6 +258,10 @@ class Hub:
         self, room: ConsultRoom, seat: Seat, effects: tuple[rooms.Effect, ...]
     ) -> None:
         channel = f"consult:{room.id}"
+        ended_by = next(
+            (e.participant for e in effects if isinstance(e, rooms.Audit) and e.action == "end"),
+            None,
+        )
         for effect in effects:
             match effect:
                 case rooms.Send():
@@ -268,6 +275,8 @@ class Hub:
                     )
                 case rooms.SetAppointmentStatus():
                     await _move_appointment(seat.appointment_id, effect.status, self.now())
+                    if effect.status == "done" and ended_by is not None:
+                        await record_visit(seat, ended_by, self.now())
                 case rooms.Audit():
                     await self._audit(seat, effect)
                 case rooms.StoreChat():
@@ -335,6 +344,37 @@ async def _move_appointment(appointment_id: str, status: str, now: datetime) -> 
     await Appointment.filter(id=appointment_id, status__in=earlier).update(
         status=target, updated_at=now
     )
+
+
+async def record_visit(seat: Seat, ended_by: str, now: datetime) -> Visit:
+    """The visit an ended consult leaves for the karte: who ended it and when, the identity
+    check, the questionnaire answered and how much was chatted (the texts stay where they are)."""
+    existing = await Visit.get_or_none(appointment_id=seat.appointment_id)
+    if existing is not None:
+        return existing
+    appointment = await Appointment.get(id=seat.appointment_id)
+    identity = (
+        await IdentityCheck.filter(appointment_id=seat.appointment_id)
+        .order_by("-checked_at")
+        .first()
+    )
+    answers = await responses.for_appointment(seat.appointment_id)
+    try:
+        return await Visit.create(
+            appointment_id=seat.appointment_id,
+            clinic_id=seat.clinic_id,
+            patient_id=appointment.patient_id,
+            practitioner_id=appointment.practitioner_id,  # type: ignore[attr-defined]
+            ended_by=ended_by,
+            ended_at=now,
+            identity_check=identity,
+            questionnaire_response_id=(
+                answers.id if answers and answers.status is ResponseStatus.COMPLETED else None
+            ),
+            chat_lines=await ConsultChatLine.filter(appointment_id=seat.appointment_id).count(),
+        )
+    except IntegrityError:  # another worker recorded it a moment ago
+        return await Visit.get(appointment_id=seat.appointment_id)
 
 
 # --- the websocket ------------------------------------------------------------------------------

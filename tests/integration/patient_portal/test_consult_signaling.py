@@ -15,7 +15,7 @@ from tortoise import connections
 from booking.models import Appointment, AppointmentStatus, Clinic, VisitMode
 from patient_portal.accounts.models import Patient
 from patient_portal.audit.models import AuditEntry
-from patient_portal.consult_models import ConsultChatLine, IdentityCheck
+from patient_portal.consult_models import ConsultChatLine, IdentityCheck, Visit
 from patient_portal.crypto.keyring import keyring_for, use_keyring
 from patient_portal.db import database
 from patient_portal.settings import Settings
@@ -159,6 +159,15 @@ def test_a_consult_from_waiting_room_to_the_end(
                 )
                 return [line.body for line in lines], [str(row["body"]) for row in raw]
 
+    async def visit() -> Visit | None:
+        async with database(settings, global_fallback=False):
+            return await Visit.get_or_none(appointment_id=appointment_id)
+
+    record = run_sync(visit())  # what the karte bridge will carry
+    assert record is not None
+    assert record.ended_by == doctor_ticket["participant"]
+    assert record.chat_lines == 1
+    assert str(record.patient_id) == world.patient_a
     stored, raw = run_sync(chat_rows())
     assert stored == ["聞こえますか"]  # kept with the visit
     assert all(value.startswith("v1.") and "聞こえ" not in value for value in raw)  # encrypted
