@@ -4,10 +4,12 @@ identity check (MHLW: the doctor confirms the patient is who they say, from a ph
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
 
+from interview_forms.sealed import SealedBytesField
 from patient_portal.crypto.fields import EncryptedTextField
 
 
@@ -80,3 +82,18 @@ class Visit(Model):
 
     class Meta:
         table = "portal_visit"
+
+
+class IdentityPhoto(Model):
+    """A photo of the patient's ID document for one consult, shown to the clinic only."""
+
+    id = fields.UUIDField(primary_key=True)
+    appointment_id = fields.UUIDField(unique=True)
+    clinic_id = fields.UUIDField()
+    patient_id = fields.UUIDField()
+    content_type = fields.CharField(max_length=40)
+    data: Any = SealedBytesField()
+    uploaded_at = fields.DatetimeField()
+
+    class Meta:
+        table = "portal_identity_photo"

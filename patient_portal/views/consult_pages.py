@@ -6,9 +6,11 @@ runs the call (see patient_portal/consults.py and video/PROTOCOL.md).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Final
 from zoneinfo import ZoneInfo
 
+from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,13 +18,15 @@ from starlette.routing import BaseRoute, Route
 
 from booking import service as booking
 from booking.models import Appointment
+from interview_forms.responses import MAX_ATTACHMENT_BYTES, AttachmentRefused, check_image
 from patient_portal import consults
 from patient_portal.accounts import service as accounts
 from patient_portal.auth.policy import Principal, Resource
-from patient_portal.consult_models import IdentityCheck
+from patient_portal.consult_models import IdentityCheck, IdentityPhoto
 from patient_portal.problems import Text
 from patient_portal.templating import request_locale
-from patient_portal.views.common import page, record, require
+from patient_portal.views.common import page, record, redirect, require
+from patient_portal.views.form_attachments import PRIVATE
 
 _IDENTITY_LABELS: Final = {
     "confirmed": Text("本人確認済み", "identity confirmed"),
@@ -65,7 +69,14 @@ async def staff_room(request: Request) -> Response:
     return await _room(request, appointment, seat)
 
 
-async def _room(request: Request, appointment: Appointment, seat: consults.Seat) -> Response:
+async def _room(
+    request: Request,
+    appointment: Appointment,
+    seat: consults.Seat,
+    *,
+    photo_error: str = "",
+    status: int = 200,
+) -> Response:
     patient = None
     if seat.role != "patient" and appointment.patient_id:
         found = await accounts.find_patient(str(appointment.patient_id))
@@ -86,6 +97,8 @@ async def _room(request: Request, appointment: Appointment, seat: consults.Seat)
             "role": seat.role,
             "patient": patient,
             "identity": identity,
+            "has_id_photo": await IdentityPhoto.exists(appointment_id=appointment.id),
+            "photo_error": photo_error,
             "identity_label": (
                 _IDENTITY_LABELS[identity.result.value].in_locale(request_locale(request))
                 if identity
@@ -97,6 +110,7 @@ async def _room(request: Request, appointment: Appointment, seat: consults.Seat)
                 else None
             ),
         },
+        status=status,
     )
     response.headers["Cache-Control"] = "no-store"
     # The one kind of page that may open the camera and microphone (and share the screen).
@@ -104,7 +118,67 @@ async def _room(request: Request, appointment: Appointment, seat: consults.Seat)
     return response
 
 
+async def upload_id_photo(request: Request) -> Response:
+    """The patient sends a photo of their ID for the doctor's identity check (one per consult)."""
+    principal = require(request, "patient")
+    appointment, seat = await _appointment(request, principal)
+    async with request.form(max_files=1, max_fields=10) as form:
+        upload = form.get("photo")
+        data = (
+            await upload.read(MAX_ATTACHMENT_BYTES + 1) if isinstance(upload, UploadFile) else b""
+        )
+    try:
+        image = check_image(data)
+    except AttachmentRefused as refused:
+        return await _room(
+            request,
+            appointment,
+            seat,
+            photo_error=refused.message_ja
+            if request_locale(request) == "ja"
+            else refused.message_en,
+            status=422,
+        )
+    now = datetime.now(UTC)
+    await IdentityPhoto.filter(appointment_id=appointment.id).delete()
+    await IdentityPhoto.create(
+        appointment_id=appointment.id,
+        clinic_id=seat.clinic_id,
+        patient_id=appointment.patient_id,
+        content_type=image.content_type,
+        data=image.data,
+        uploaded_at=now,
+    )
+    await record(
+        request,
+        principal,
+        "consult.id_photo.upload",
+        Resource("appointment", seat.appointment_id, clinic_ids=frozenset({seat.clinic_id})),
+    )
+    return redirect(f"/consults/{appointment.id}")
+
+
+async def id_photo(request: Request) -> Response:
+    """The ID photo: to the patient who sent it and to the clinic's staff in the room."""
+    kind = "staff" if request.url.path.startswith("/staff/") else "patient"
+    principal = require(request, kind)
+    appointment, seat = await _appointment(request, principal)
+    photo = await IdentityPhoto.get_or_none(appointment_id=appointment.id)
+    if photo is None:
+        raise HTTPException(404)
+    await record(
+        request,
+        principal,
+        "consult.id_photo.read",
+        Resource("appointment", seat.appointment_id, clinic_ids=frozenset({seat.clinic_id})),
+    )
+    return Response(photo.data, media_type=photo.content_type, headers=PRIVATE)
+
+
 routes: list[BaseRoute] = [
+    Route("/consults/{appointment_id}/id-photo", upload_id_photo, methods=["POST"]),
+    Route("/consults/{appointment_id}/id-photo", id_photo, methods=["GET"]),
+    Route("/staff/consults/{appointment_id}/id-photo", id_photo, methods=["GET"]),
     Route("/consults/{appointment_id}", patient_room, methods=["GET"]),
     Route("/staff/consults/{appointment_id}", staff_room, methods=["GET"]),
 ]

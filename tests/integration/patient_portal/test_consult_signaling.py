@@ -340,3 +340,60 @@ def test_the_doctor_records_the_identity_check(
                 return [(r.document.value, r.result.value) for r in rows]
 
     assert run_sync(checks()) == [("my_number_card", "confirmed")]
+
+
+def test_the_patient_sends_an_id_photo_only_the_clinic_sees(
+    browser: TestClient, world: World, settings: Settings, clock: FakeClock
+) -> None:
+    import io
+
+    from PIL import Image
+
+    from tests.support.web import Devices, csrf_token, sign_in_patient, sign_in_staff
+
+    appointment_id = _appointment(settings, world, clock)
+    buffer = io.BytesIO()
+    Image.new("RGB", (60, 40), (30, 90, 160)).save(buffer, format="JPEG")
+    photo = buffer.getvalue()
+    devices = Devices(browser)
+    patient = devices("patient")
+    sign_in_patient(patient, PHONE_A, "246810")
+    room = f"/consults/{appointment_id}"
+    not_a_photo = patient.post(
+        f"{room}/id-photo",
+        data={"csrf_token": csrf_token(patient, room)},
+        files={"photo": ("id.jpg", b"%PDF-1.4 forged", "image/jpeg")},
+    )
+    assert not_a_photo.status_code == 422
+    assert "写真(JPEG・PNG・WebP)だけ" in not_a_photo.text
+    sent = patient.post(
+        f"{room}/id-photo",
+        data={"csrf_token": csrf_token(patient, room)},
+        files={"photo": ("id.jpg", photo, "image/jpeg")},
+        follow_redirects=False,
+    )
+    assert sent.status_code == 303
+    assert patient.get(f"{room}/id-photo").content == photo
+    doctor = devices("doctor")
+    sign_in_staff(doctor, world.doctor_a, clock)
+    staff_room = doctor.get(f"/staff{room}").text
+    assert f'src="/staff{room}/id-photo"' in staff_room
+    shown = doctor.get(f"/staff{room}/id-photo")
+    assert shown.content == photo
+    assert shown.headers["cache-control"] == "no-store"
+    other = devices("other")
+    sign_in_patient(other, PHONE_B, "246810")
+    assert other.get(f"{room}/id-photo").status_code == 404
+    clock.advance(seconds=30)
+    elsewhere = devices("elsewhere")
+    sign_in_staff(elsewhere, world.doctor_b, clock)
+    assert elsewhere.get(f"/staff{room}/id-photo").status_code == 404
+
+    async def stored() -> str:
+        async with database(settings, global_fallback=False):
+            rows = await connections.get("default").execute_query_dict(
+                "SELECT data FROM portal_identity_photo"
+            )
+            return str(rows[0]["data"])
+
+    assert run_sync(stored()).startswith("v1.")  # encrypted at rest
