@@ -431,3 +431,64 @@ def to_json(item: Item, raw: str, zone_offset: str = "+09:00") -> JSON:
                 return option.value.to_json()
         return text
     return text
+
+
+# --- moving through the sections -------------------------------------------------------------
+
+
+def padded(questionnaire: Questionnaire, answers: Mapping[str, Any]) -> dict[str, Any]:
+    """Answers with one empty instance in every repeating group that has none (so its first
+    instance can be shown and evaluated)."""
+    out: dict[str, Any] = json.loads(json.dumps(dict(answers)))
+
+    def pad(items: Sequence[Any], scope: dict[str, Any]) -> None:
+        for item in items:
+            if item.type == "group" and item.repeats:
+                instances = scope.get(item.link_id)
+                if not isinstance(instances, list) or not instances:
+                    instances = [{}]
+                    scope[item.link_id] = instances
+                for instance in instances:
+                    if isinstance(instance, dict):
+                        pad(item.items, instance)
+            elif item.type == "group":
+                pad(item.items, scope)
+
+    pad(questionnaire.items, out)
+    return out
+
+
+def section_of(questionnaire: Questionnaire, sections: list[Section]) -> dict[str, int]:
+    """linkId → the index of the section it is shown in."""
+    where: dict[str, int] = {}
+    for section in sections:
+        for top in section.items:
+            for item in top.walk():
+                where[item.link_id] = section.index
+    return where
+
+
+def link_id_of(key: str) -> str:
+    """The linkId of an item key (``meds[1]/dose`` → ``dose``)."""
+    last = key.rsplit("/", 1)[-1]
+    return last.split("[", 1)[0]
+
+
+def answerable(questionnaire: Questionnaire, key: str) -> bool:
+    """Whether the patient answers the item of ``key`` (a visible question)."""
+    item = questionnaire.item(link_id_of(key))
+    return item is not None and item.is_question and not item.hidden
+
+
+def next_section(
+    evaluation: Evaluation,
+    sections: list[Section],
+    where: Mapping[str, int],
+    index: int,
+) -> int | None:
+    """The next section with something enabled to show (a section can be all disabled)."""
+    visible = {where.get(link_id_of(key)) for key in evaluation.enabled}
+    for candidate in range(index + 1, len(sections)):
+        if candidate in visible:
+            return candidate
+    return None

@@ -283,20 +283,9 @@ class Hub:
                     await self._audit_chat(seat, effect)
 
     async def _audit(self, seat: Seat, effect: rooms.Audit) -> None:
-        kind, _, actor = effect.participant.partition(":")
-        await self.audit.record(
-            AuditEvent(
-                action=f"consult.{effect.action}",
-                outcome=Outcome.SUCCESS,
-                actor_kind="patient" if kind == "patient" else "staff",
-                actor_id=actor if kind == "staff" else "",
-                clinic_id=seat.clinic_id,
-                target_kind="appointment",
-                target_id=seat.appointment_id,
-                detail={"participant_role": kind, "subject": effect.subject or ""},
-            ),
-            now=self.now(),
-        )
+        detail = {"participant_role": effect.participant.partition(":")[0]}
+        detail["subject"] = effect.subject or ""
+        await self._record(seat, effect.participant, f"consult.{effect.action}", detail)
 
     async def _audit_chat(self, seat: Seat, effect: rooms.StoreChat) -> None:
         """Store the line with the visit (encrypted) and audit that it was sent (not its text)."""
@@ -308,17 +297,23 @@ class Hub:
             body=effect.text,
             sent_at=effect.at,
         )
-        kind, _, actor = effect.sender.partition(":")
+        await self._record(seat, effect.sender, "consult.chat", {"length": len(effect.text)})
+
+    async def _record(
+        self, seat: Seat, participant: str, action: str, detail: dict[str, Any]
+    ) -> None:
+        """An audit entry of the room, by ``participant`` (``patient:<id>`` or ``staff:<id>``)."""
+        kind, _, actor = participant.partition(":")
         await self.audit.record(
             AuditEvent(
-                action="consult.chat",
+                action=action,
                 outcome=Outcome.SUCCESS,
                 actor_kind="patient" if kind == "patient" else "staff",
                 actor_id=actor if kind == "staff" else "",
                 clinic_id=seat.clinic_id,
                 target_kind="appointment",
                 target_id=seat.appointment_id,
-                detail={"length": len(effect.text)},
+                detail=detail,
             ),
             now=self.now(),
         )

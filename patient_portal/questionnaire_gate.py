@@ -9,9 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from booking.models import Appointment, Menu, VisitMode
+from booking import service as booking
+from booking.models import Appointment, AppointmentStatus, Menu, VisitMode
 from interview_forms import responses
 from interview_forms.models import FormResponse, QuestionnaireVersion, ResponseStatus
+from patient_portal.auth.policy import Resource
 
 
 async def questionnaire_needed(appointment: Appointment) -> QuestionnaireVersion | None:
@@ -58,16 +60,34 @@ async def begin(appointment: Appointment, patient_id: str, now: datetime) -> For
 async def answered(appointment: Appointment, patient_id: str) -> FormResponse | bool | None:
     """True when no questionnaire is asked for; the completed response when it was answered for
     ``patient_id``; None when it still has to be answered."""
-    if await questionnaire_needed(appointment) is None:
-        return True
     response = await responses.for_appointment(str(appointment.id))
-    if (
-        response is None
-        or response.status is not ResponseStatus.COMPLETED
-        or str(response.patient_id) != patient_id
-    ):
+    if response is None:
+        return True if await questionnaire_needed(appointment) is None else None
+    if response.status is not ResponseStatus.COMPLETED or str(response.patient_id) != patient_id:
         return None
     return response
+
+
+def response_resource(appointment: Appointment, response: FormResponse) -> Resource:
+    """The answers as the policy and the audit log see them."""
+    return Resource(
+        "form_response",
+        str(response.id),
+        clinic_ids=frozenset({str(appointment.clinic_id)}),  # type: ignore[attr-defined]
+        patient_id=str(response.patient_id),
+        account_id=str(appointment.account_id),
+    )
+
+
+async def release_if_ruled_out(
+    appointment: Appointment, response: FormResponse, now: datetime
+) -> tuple[bool, bool]:
+    """After the answers are sent: (they rule out this online visit, its hold was let go)."""
+    blocked = bool(online_blocked(await appointment.menu, response))
+    if not blocked or appointment.status is not AppointmentStatus.HELD:
+        return blocked, False
+    await booking.cancel(appointment, now=now)
+    return True, True
 
 
 async def answered_by(appointment: Appointment) -> str | None:

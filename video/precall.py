@@ -37,7 +37,7 @@ import secrets
 import statistics
 from array import array
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aioice.ice
@@ -56,6 +56,8 @@ from aiortc.rtp import RtpPacket
 from aiortc.sdp import SessionDescription
 from aiortc.stats import RTCRemoteInboundRtpStreamStats
 from av import AudioFrame, VideoFrame
+
+from video.turn import IceServer
 
 logger = logging.getLogger(__name__)
 
@@ -113,20 +115,10 @@ class SessionClosed(PrecallError):
 _system_host_addresses = aioice.ice.get_host_addresses
 
 
-@dataclass(frozen=True, slots=True)
-class IceServer:
-    """One STUN or TURN server. aiortc uses only the first STUN and the first TURN URL given."""
-
-    urls: tuple[str, ...]
-    username: str | None = None
-    credential: str | None = field(default=None, repr=False)  # short-lived TURN secret
-
-
 def rtc_configuration(servers: Sequence[IceServer]) -> RTCConfiguration:
-    """An aiortc configuration naming exactly ``servers`` (a list, never aiortc's default)."""
-    return RTCConfiguration(
-        iceServers=[RTCIceServer(list(s.urls), s.username, s.credential) for s in servers]
-    )
+    """An aiortc configuration naming exactly ``servers`` (a list, never aiortc's default).
+    aiortc uses only the first STUN and the first TURN URL given (see :mod:`video.turn`)."""
+    return RTCConfiguration(iceServers=[RTCIceServer(**s.as_rtc_ice_server()) for s in servers])
 
 
 def configure_ice(*, host_addresses: Sequence[str] | None) -> None:

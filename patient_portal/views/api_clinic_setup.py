@@ -18,9 +18,14 @@ from booking import setup
 from booking.models import Clinic, HoursException, Menu, Practitioner, WeeklyHours
 from patient_portal.api.v1 import api
 from patient_portal.auth.policy import Action, Principal, Resource
-from patient_portal.problems import NOT_FOUND, VALIDATION, FieldError, Problem, Text
+from patient_portal.problems import VALIDATION, FieldError, Problem, Text
 from patient_portal.views.booking import clock
-from patient_portal.views.clinic_setup import clinic_admin, clinic_staff_ids, setup_resource
+from patient_portal.views.clinic_setup import (
+    clinic_admin,
+    clinic_staff_ids,
+    not_found,
+    setup_resource,
+)
 from patient_portal.views.common import authorize, record, require
 
 
@@ -202,19 +207,13 @@ def _refused(error: setup.SetupInvalid) -> Problem:
     )
 
 
-async def _missing(request: Request, principal: Principal, kind: str, key: str) -> Problem:
-    """Not one of this clinic's: audited as refused, answered like a missing record."""
-    await authorize(request, principal, Action.CLINIC_MANAGE, Resource(kind, key or "-"))
-    return Problem(NOT_FOUND)
-
-
 async def _own_practitioner(request: Request) -> tuple[Principal, Clinic, Practitioner]:
     """The administrator, their clinic and the practitioner of the path (404 if not theirs)."""
     principal, clinic = await clinic_admin(request)
     key = str(request.path_params["practitioner_id"])
     practitioner = await setup.practitioner_of(clinic, key)
     if practitioner is None:
-        raise await _missing(request, principal, "practitioner", key)
+        await not_found(request, principal, "practitioner", key)
     return principal, clinic, practitioner
 
 
@@ -337,7 +336,7 @@ async def delete_hours(request: Request) -> Response:
     principal, clinic, practitioner = await _own_practitioner(request)
     row = await setup.hours_row(practitioner, str(request.path_params["hours_id"]))
     if row is None:
-        raise await _missing(request, principal, "hours", str(request.path_params["hours_id"]))
+        await not_found(request, principal, "hours", str(request.path_params["hours_id"]))
     await setup.delete_hours(row)
     await record(request, principal, "hours.delete", setup_resource(clinic, "hours", row.id))
     return Response(status_code=204)
@@ -378,7 +377,7 @@ async def put_menu(request: Request, body: setup.MenuInput) -> MenuOut:
     key = str(request.path_params["menu_id"])
     menu = await setup.menu_of(clinic, key)
     if menu is None:
-        raise await _missing(request, principal, "menu", key)
+        await not_found(request, principal, "menu", key)
     try:
         changed = await setup.update_menu(clinic, menu, body)
     except setup.SetupInvalid as error:
@@ -430,7 +429,7 @@ async def delete_exception(request: Request) -> Response:
     key = str(request.path_params["exception_id"])
     row = await setup.exception_of(clinic, key)
     if row is None:
-        raise await _missing(request, principal, "exception", key)
+        await not_found(request, principal, "exception", key)
     await setup.delete_exception(row)
     await record(request, principal, "exception.delete", setup_resource(clinic, "exception", key))
     return Response(status_code=204)

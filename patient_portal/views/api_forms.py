@@ -15,7 +15,7 @@ from starlette.requests import Request
 
 from booking import service as booking
 from booking.errors import AppointmentNotFound
-from booking.models import Appointment, AppointmentStatus
+from booking.models import Appointment
 from interview_forms import responses, versions
 from interview_forms import summary as summaries
 from interview_forms.engine import Evaluation, evaluate
@@ -24,6 +24,7 @@ from patient_portal import questionnaire_gate
 from patient_portal.api.v1 import api
 from patient_portal.auth.policy import Action, Principal, Resource
 from patient_portal.problems import CONFLICT, NOT_FOUND, VALIDATION, Problem, Text
+from patient_portal.questionnaire_gate import response_resource
 from patient_portal.views.booking import appointment_resource, clock
 from patient_portal.views.common import authorize, record, require
 from patient_portal.views.form_attachments import referenced
@@ -101,16 +102,6 @@ async def _appointment(request: Request) -> tuple[Principal, Appointment]:
     return principal, appointment
 
 
-def _resource(appointment: Appointment, response: FormResponse) -> Resource:
-    return Resource(
-        "form_response",
-        str(response.id),
-        clinic_ids=frozenset({str(appointment.clinic_id)}),  # type: ignore[attr-defined]
-        patient_id=str(response.patient_id),
-        account_id=str(appointment.account_id),
-    )
-
-
 def _outcomes(items: Any) -> list[OutcomeOut]:
     return [
         OutcomeOut(
@@ -156,7 +147,12 @@ async def get_questionnaire(request: Request) -> QuestionnaireOut:
             answers={},
             response=None,
         )
-    await record(request, principal, "form.response.read", _resource(appointment, response))
+    await record(
+        request,
+        principal,
+        "form.response.read",
+        response_resource(appointment, response),
+    )
     return QuestionnaireOut(
         questionnaire=response.questionnaire.body,
         status=response.status.value,
@@ -194,7 +190,12 @@ async def put_answers(request: Request, body: AnswersIn) -> DraftOut:
     principal, appointment, response = await _draft(request, body)
     now = clock(request)
     await responses.save_draft(response, body.answers, body.section, now=now)
-    await record(request, principal, "form.response.save", _resource(appointment, response))
+    await record(
+        request,
+        principal,
+        "form.response.save",
+        response_resource(appointment, response),
+    )
     if await booking.extend_hold(appointment, now=now):
         await watch_hold(request.app.state.jobs, appointment)
     evaluation = evaluate(responses.definition_of(response.questionnaire), body.answers)
@@ -237,11 +238,14 @@ async def submit_answers(request: Request, body: AnswersIn) -> SentOut:
             Text("回答を確認してください", "Please check the answers"),
             extensions={"answer_errors": [_error(e) for e in result.errors]},
         )
-    await record(request, principal, "form.response.complete", _resource(appointment, response))
-    menu = await appointment.menu
-    blocked = bool(questionnaire_gate.online_blocked(menu, response))
-    if blocked and appointment.status is AppointmentStatus.HELD:
-        await booking.cancel(appointment, now=now)
+    await record(
+        request,
+        principal,
+        "form.response.complete",
+        response_resource(appointment, response),
+    )
+    blocked, released = await questionnaire_gate.release_if_ruled_out(appointment, response, now)
+    if released:
         await record(request, principal, "appointment.release", appointment_resource(appointment))
     return SentOut(
         status=response.status.value,

@@ -49,7 +49,7 @@ async def clinic_admin(request: Request) -> tuple[Principal, Clinic]:
     return principal, await Clinic.get(id=principal.clinic_id)
 
 
-async def _not_found(request: Request, principal: Principal, kind: str, key: str) -> NoReturn:
+async def not_found(request: Request, principal: Principal, kind: str, key: str) -> NoReturn:
     """Not one of this clinic's: audited as refused, answered 404 like a missing record."""
     await authorize(request, principal, Action.CLINIC_MANAGE, Resource(kind, key or "-"))
     raise HTTPException(404)
@@ -225,7 +225,7 @@ async def _practitioner(request: Request) -> tuple[Principal, Clinic, Practition
     key = str(request.path_params["practitioner_id"])
     practitioner = await setup.practitioner_of(clinic, key)
     if practitioner is None:
-        await _not_found(request, principal, "practitioner", key)
+        await not_found(request, principal, "practitioner", key)
     return principal, clinic, practitioner
 
 
@@ -330,7 +330,7 @@ async def hours_delete(request: Request) -> Response:
     key = str(request.path_params["hours_id"])
     row = await setup.hours_row(practitioner, key)
     if row is None:
-        await _not_found(request, principal, "hours", key)
+        await not_found(request, principal, "hours", key)
     await setup.delete_hours(row)
     await record(
         request, principal, "hours.delete", setup_resource(clinic, "practitioner", practitioner.id)
@@ -431,7 +431,7 @@ async def menu_edit(request: Request) -> Response:
     key = str(request.path_params["menu_id"])
     menu = await setup.menu_of(clinic, key)
     if menu is None:
-        await _not_found(request, principal, "menu", key)
+        await not_found(request, principal, "menu", key)
     if request.method == "GET":
         values = setup.menu_values(menu)
         values["questionnaire_id"] = menu.questionnaire_id or ""
@@ -519,7 +519,7 @@ async def exception_delete(request: Request) -> Response:
     key = str(request.path_params["exception_id"])
     row = await setup.exception_of(clinic, key)
     if row is None:
-        await _not_found(request, principal, "exception", key)
+        await not_found(request, principal, "exception", key)
     await setup.delete_exception(row)
     await record(request, principal, "exception.delete", setup_resource(clinic, "exception", key))
     return redirect("/staff/clinic/exceptions")

@@ -15,7 +15,7 @@ patient is told what to do instead; booking never confirms such an appointment.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -31,12 +31,13 @@ from booking.errors import AppointmentNotFound
 from booking.models import Appointment, AppointmentStatus, VisitMode
 from interview_forms import form_view, responses
 from interview_forms.definition import OutcomeAction, Questionnaire
-from interview_forms.engine import Evaluation, evaluate
+from interview_forms.engine import evaluate
 from interview_forms.errors import AnswerError
 from interview_forms.models import FormResponse, ResponseStatus
+from patient_portal import questionnaire_gate
 from patient_portal.accounts import service as accounts
 from patient_portal.auth.policy import Action, Principal, Resource
-from patient_portal.questionnaire_gate import online_blocked
+from patient_portal.questionnaire_gate import online_blocked, response_resource
 from patient_portal.templating import request_locale
 from patient_portal.views.booking import appointment_resource, clock, menu_title
 from patient_portal.views.common import authorize, page, record, redirect, require
@@ -74,43 +75,6 @@ async def _context(request: Request) -> tuple[Principal, Appointment, FormRespon
     return principal, appointment, response
 
 
-def _padded(questionnaire: Questionnaire, answers: Mapping[str, Any]) -> dict[str, Any]:
-    """Answers with one empty instance in every repeating group that has none (so its first
-    instance can be shown and evaluated)."""
-    out: dict[str, Any] = json.loads(json.dumps(dict(answers)))
-
-    def pad(items: Sequence[Any], scope: dict[str, Any]) -> None:
-        for item in items:
-            if item.type == "group" and item.repeats:
-                instances = scope.get(item.link_id)
-                if not isinstance(instances, list) or not instances:
-                    instances = [{}]
-                    scope[item.link_id] = instances
-                for instance in instances:
-                    if isinstance(instance, dict):
-                        pad(item.items, instance)
-            elif item.type == "group":
-                pad(item.items, scope)
-
-    pad(questionnaire.items, out)
-    return out
-
-
-def _section_of(questionnaire: Questionnaire, sections: list[form_view.Section]) -> dict[str, int]:
-    """linkId → the index of the section it is shown in."""
-    where: dict[str, int] = {}
-    for section in sections:
-        for top in section.items:
-            for item in top.walk():
-                where[item.link_id] = section.index
-    return where
-
-
-def _link_id(key: str) -> str:
-    last = key.rsplit("/", 1)[-1]
-    return last.split("[", 1)[0]
-
-
 def _error_text(errors: Sequence[AnswerError], locale: str) -> dict[str, list[str]]:
     """Each item's messages; the linkId the messages start with means nothing to a patient."""
     out: dict[str, list[str]] = {}
@@ -136,7 +100,7 @@ async def _render(
     if not sections:
         raise HTTPException(404)
     index = max(0, min(section_index, len(sections) - 1))
-    answers = _padded(questionnaire, response.answers or {})
+    answers = form_view.padded(questionnaire, response.answers or {})
     evaluation = evaluate(questionnaire, answers)
     locale = request_locale(request)
     fields = form_view.build_fields(
@@ -186,22 +150,17 @@ def _section_title(questionnaire: Questionnaire, section: form_view.Section, loc
 
 async def show(request: Request) -> Response:
     principal, appointment, response = await _context(request)
-    await record(request, principal, "form.response.read", _resource(appointment, response))
+    await record(
+        request,
+        principal,
+        "form.response.read",
+        response_resource(appointment, response),
+    )
     if response.status is ResponseStatus.COMPLETED:
         return redirect(f"/appointments/{appointment.id}/questionnaire/done")
     raw = request.query_params.get("section")
     index = int(raw) if raw and raw.isdigit() and len(raw) < 4 else response.section
     return await _render(request, appointment, response, index)
-
-
-def _resource(appointment: Appointment, response: FormResponse) -> Resource:
-    return Resource(
-        "form_response",
-        str(response.id),
-        clinic_ids=frozenset({str(appointment.clinic_id)}),  # type: ignore[attr-defined]
-        patient_id=str(response.patient_id),
-        account_id=str(appointment.account_id),
-    )
 
 
 async def save(request: Request) -> Response:
@@ -231,12 +190,16 @@ async def save(request: Request) -> Response:
     for key, (file_name, data) in uploads.items():
         try:
             attachments[key] = await responses.add_attachment(
-                response, _link_id(key), data, title=file_name, now=now
+                response, form_view.link_id_of(key), data, title=file_name, now=now
             )
         except responses.AttachmentRefused as refused:
             upload_errors.append(
                 AnswerError(
-                    key, _link_id(key), refused.reason, refused.message_ja, refused.message_en
+                    key,
+                    form_view.link_id_of(key),
+                    refused.reason,
+                    refused.message_ja,
+                    refused.message_en,
                 )
             )
     zone = ZoneInfo((await appointment.clinic).time_zone)
@@ -254,7 +217,12 @@ async def save(request: Request) -> Response:
         remove_instance=remove,
     )
     await responses.save_draft(response, answers, index, now=now)
-    await record(request, principal, "form.response.save", _resource(appointment, response))
+    await record(
+        request,
+        principal,
+        "form.response.save",
+        response_resource(appointment, response),
+    )
     if await booking.extend_hold(appointment, now=now):
         await watch_hold(request.app.state.jobs, appointment)
     if upload_errors:
@@ -266,21 +234,21 @@ async def save(request: Request) -> Response:
     if action == "back":
         return redirect(f"/appointments/{appointment.id}/questionnaire?section={max(0, index - 1)}")
 
-    padded = _padded(questionnaire, answers)
+    padded = form_view.padded(questionnaire, answers)
     evaluation = evaluate(questionnaire, padded)
-    where = _section_of(questionnaire, sections)
-    here = [e for e in evaluation.errors if where.get(_link_id(e.key)) == index] + [
-        AnswerError.of("required", key, _link_id(key))
+    where = form_view.section_of(questionnaire, sections)
+    here = [e for e in evaluation.errors if where.get(form_view.link_id_of(e.key)) == index] + [
+        AnswerError.of("required", key, form_view.link_id_of(key))
         for key in evaluation.missing_required
-        if where.get(_link_id(key)) == index
+        if where.get(form_view.link_id_of(key)) == index
     ]
     shown = set(strings.get("shown", []))
     appeared = [
         key
         for key in evaluation.enabled
-        if where.get(_link_id(key)) == index
+        if where.get(form_view.link_id_of(key)) == index
         and key not in shown
-        and _answerable(questionnaire, key)
+        and form_view.answerable(questionnaire, key)
     ]
     # Questions that only now apply are not the patient's mistake: show them, without errors.
     seen = [error for error in here if error.key not in appeared]
@@ -291,7 +259,7 @@ async def save(request: Request) -> Response:
             request, appointment, response, index, errors=seen, notice=notice, status=status
         )
     if action != "send" and index < len(sections) - 1:
-        following = _next_section(evaluation, sections, where, index)
+        following = form_view.next_section(evaluation, sections, where, index)
         if following is not None:
             await responses.save_draft(response, answers, following, now=now)
             return redirect(f"/appointments/{appointment.id}/questionnaire?section={following}")
@@ -300,25 +268,6 @@ async def save(request: Request) -> Response:
 
 def _is_upload(value: object) -> bool:
     return isinstance(value, UploadFile)
-
-
-def _answerable(questionnaire: Questionnaire, key: str) -> bool:
-    item = questionnaire.item(_link_id(key))
-    return item is not None and item.is_question and not item.hidden
-
-
-def _next_section(
-    evaluation: Evaluation,
-    sections: list[form_view.Section],
-    where: Mapping[str, int],
-    index: int,
-) -> int | None:
-    """The next section with something enabled to show (a section can be all disabled)."""
-    visible = {where.get(_link_id(key)) for key in evaluation.enabled}
-    for candidate in range(index + 1, len(sections)):
-        if candidate in visible:
-            return candidate
-    return None
 
 
 def _offset(zone: ZoneInfo, now: datetime) -> str:
@@ -340,14 +289,18 @@ async def _send(
     result = await responses.send(response, questionnaire, answers, now=now)
     if not result.ok:
         sections = form_view.sections(questionnaire)
-        where = _section_of(questionnaire, sections)
-        first = min((where.get(_link_id(e.key), 0) for e in result.errors), default=0)
-        wanted = [e for e in result.errors if where.get(_link_id(e.key), 0) == first]
+        where = form_view.section_of(questionnaire, sections)
+        first = min((where.get(form_view.link_id_of(e.key), 0) for e in result.errors), default=0)
+        wanted = [e for e in result.errors if where.get(form_view.link_id_of(e.key), 0) == first]
         return await _render(request, appointment, response, first, errors=wanted, status=422)
-    await record(request, principal, "form.response.complete", _resource(appointment, response))
-    menu = await appointment.menu
-    if online_blocked(menu, response) and appointment.status is AppointmentStatus.HELD:
-        await booking.cancel(appointment, now=now)
+    await record(
+        request,
+        principal,
+        "form.response.complete",
+        response_resource(appointment, response),
+    )
+    _, released = await questionnaire_gate.release_if_ruled_out(appointment, response, now)
+    if released:
         await record(request, principal, "appointment.release", appointment_resource(appointment))
     return redirect(f"/appointments/{appointment.id}/questionnaire/done")
 
