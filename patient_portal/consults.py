@@ -55,6 +55,8 @@ FIRST_FRAME_TIMEOUT: Final = 10.0
 TICK_EVERY: Final = 5.0
 MAX_BAD_FRAMES: Final = 5
 STEP_ATTEMPTS: Final = 20
+# Audit actions that change who is in or waiting for a room (the reception list shows them).
+_RECEPTION_ACTIONS: Final = frozenset({"join", "rejoin", "leave", "timeout", "admit", "end"})
 CLINICIAN_ROLES: Final = frozenset({Role.DOCTOR, Role.NURSE, Role.CLINIC_ADMIN, Role.RECEPTIONIST})
 
 
@@ -90,6 +92,13 @@ def seat_for(principal: Principal, appointment: Appointment, menu: Menu) -> Seat
 LIVE: Final = frozenset(
     {AppointmentStatus.BOOKED, AppointmentStatus.CHECKED_IN, AppointmentStatus.IN_CONSULT}
 )
+
+
+def reception_channel(clinic_id: str) -> str:
+    """The pub/sub channel that tells a clinic's reception list a consult room changed: a
+    patient came, went, was let in, lost their connection, or the consult ended. Its messages
+    are ``{"appointment": id}`` and carry nothing about the patient."""
+    return f"reception:{clinic_id}"
 
 
 def make_ticket(secret_key: str, seat: Seat) -> str:
@@ -281,6 +290,14 @@ class Hub:
                     await self._audit(seat, effect)
                 case rooms.StoreChat():
                     await self._audit_chat(seat, effect)
+        if _reception_sees(effects):
+            await self.tell_reception(seat)
+
+    async def tell_reception(self, seat: Seat) -> None:
+        """Let the clinic's reception lists know this room changed (they fetch what they show)."""
+        await self.pubsub.publish(
+            reception_channel(seat.clinic_id), {"appointment": seat.appointment_id}
+        )
 
     async def _audit(self, seat: Seat, effect: rooms.Audit) -> None:
         detail = {"participant_role": effect.participant.partition(":")[0]}
@@ -317,6 +334,16 @@ class Hub:
             ),
             now=self.now(),
         )
+
+
+def _reception_sees(effects: tuple[rooms.Effect, ...]) -> bool:
+    """Whether a step changed what the reception list shows (who waits, presence, status)."""
+    return any(
+        isinstance(e, rooms.SetAppointmentStatus)
+        or (isinstance(e, rooms.Audit) and e.action in _RECEPTION_ACTIONS)
+        or (isinstance(e, rooms.Send) and isinstance(e.message, protocol.PresenceUpdate))
+        for e in effects
+    )
 
 
 _FORWARD: Final = {
@@ -449,6 +476,7 @@ async def consult_socket(socket: WebSocket) -> None:
                 key, rooms.Disconnect(connection), hub.now(), hub.config
             )
             await hub.carry_out(room, seat, effects)
+            await hub.tell_reception(seat)  # a lost connection may have had nobody to tell
         await hub.detach(connection)
 
 
