@@ -16,7 +16,8 @@ duplicates after a reconnect. Field names follow the browser's WebRTC API (``sdp
 does I/O. ``video/PROTOCOL.md`` is the reference for both ends.
 
 Directions: ``join``, ``admit`` and ``leave`` only come from clients; ``joined``, ``admitted``,
-``presence`` and ``error`` only from the server; the others go both ways. The server adds ``from``
+``presence`` and ``error`` only from the server; ``recording`` is an ``action`` from a client
+and a ``status`` from the server; the others go both ways. The server adds ``from``
 (the sender's participant id) to what it relays and ``at`` (an ISO 8601 time) to chat; a client
 that sends either gets ``invalid_field``.
 """
@@ -70,6 +71,8 @@ __all__ = [
     "PresenceUpdate",
     "ProtocolError",
     "RateLimit",
+    "Recording",
+    "RecordingStatus",
     "Restart",
     "ServerMessage",
     "Waiting",
@@ -131,6 +134,7 @@ class ErrorCode(StrEnum):
     NOT_WAITING = "not_waiting"
     PEER_UNAVAILABLE = "peer_unavailable"
     NOT_LIVE = "not_live"
+    NOT_REQUESTED = "not_requested"
 
 
 ERROR_MESSAGES: dict[ErrorCode, tuple[str, str]] = {
@@ -179,6 +183,10 @@ ERROR_MESSAGES: dict[ErrorCode, tuple[str, str]] = {
         "The other side is not connected. Please wait for them to reconnect.",
     ),
     ErrorCode.NOT_LIVE: ("診察は行われていません", "The consult is not in progress."),
+    ErrorCode.NOT_REQUESTED: (
+        "録画は依頼されていません",
+        "Nobody has asked to record this consult.",
+    ),
 }
 
 
@@ -238,6 +246,8 @@ Presence = Literal["connected", "reconnecting", "left"]
 ParticipantStatus = Literal["absent", "waiting", "present", "admitted", "in_call", "left"]
 WaitingStatus = Literal["with_another_patient", "running_late", "ready_soon", "message"]
 PrecallResult = Literal["good", "fair", "poor", "failed", "skipped"]
+RecordingAction = Literal["request", "consent", "decline", "stop"]
+RecordingMode = Literal["off", "requested", "on"]
 
 
 class _Message(BaseModel):
@@ -345,6 +355,14 @@ class Leave(_Message):
     type: Literal["leave"] = "leave"
 
 
+class Recording(_Message):
+    """Someone in the call asks to record (``request``, which is also their consent), agrees
+    (``consent``), refuses (``decline``) or stops a recording or a request (``stop``)."""
+
+    type: Literal["recording"] = "recording"
+    action: RecordingAction
+
+
 # --- server → client only ------------------------------------------------------------------------
 
 
@@ -388,6 +406,19 @@ class PresenceUpdate(_Message):
     peer: Peer
 
 
+class RecordingStatus(_Message):
+    """Whether the consult is being recorded: sent to everyone in the call on every change and to
+    a participant who joins the call. ``on`` only once everyone in the call consented;
+    ``consented`` lists who has; ``by`` is who caused this change; ``segment`` counts the times
+    recording was switched on in this consult (a recorder names its file by it)."""
+
+    type: Literal["recording"] = "recording"
+    status: RecordingMode
+    by: ParticipantId | None = None
+    consented: tuple[ParticipantId, ...] = ()
+    segment: Annotated[int, Field(ge=0)] = 0
+
+
 class Error(_Message):
     type: Literal["error"] = "error"
     code: ErrorCode
@@ -398,7 +429,19 @@ class Error(_Message):
 
 
 ClientMessage: TypeAlias = (
-    Join | Offer | Answer | Candidate | Restart | Chat | Admit | Waiting | Leave | End | Ping | Pong
+    Join
+    | Offer
+    | Answer
+    | Candidate
+    | Restart
+    | Chat
+    | Admit
+    | Waiting
+    | Leave
+    | Recording
+    | End
+    | Ping
+    | Pong
 )
 ServerMessage: TypeAlias = (
     Joined
@@ -410,6 +453,7 @@ ServerMessage: TypeAlias = (
     | Admitted
     | Waiting
     | PresenceUpdate
+    | RecordingStatus
     | End
     | Error
     | Ping
@@ -418,7 +462,21 @@ ServerMessage: TypeAlias = (
 
 _CLIENT_TYPES: dict[str, type[BaseModel]] = {
     m.model_fields["type"].default: m
-    for m in (Join, Offer, Answer, Candidate, Restart, Chat, Admit, Waiting, Leave, End, Ping, Pong)
+    for m in (
+        Join,
+        Offer,
+        Answer,
+        Candidate,
+        Restart,
+        Chat,
+        Admit,
+        Waiting,
+        Leave,
+        Recording,
+        End,
+        Ping,
+        Pong,
+    )
 }
 _SERVER_TYPES: dict[str, type[BaseModel]] = {
     m.model_fields["type"].default: m
@@ -432,6 +490,7 @@ _SERVER_TYPES: dict[str, type[BaseModel]] = {
         Admitted,
         Waiting,
         PresenceUpdate,
+        RecordingStatus,
         End,
         Error,
         Ping,

@@ -75,6 +75,9 @@ from video.protocol import (
     PrecallResult,
     PresenceUpdate,
     ProtocolError,
+    Recording,
+    RecordingMode,
+    RecordingStatus,
     Restart,
     Role,
     ServerMessage,
@@ -84,7 +87,10 @@ from video.protocol import ParticipantStatus as Status
 
 RoomStatus = Literal["open", "in_consult", "ended"]
 AppointmentStatus = Literal["booked", "checked_in", "in_consult", "done"]
-AuditAction = Literal["join", "rejoin", "leave", "timeout", "admit", "end"]
+AuditAction = Literal[
+    "join", "rejoin", "leave", "timeout", "admit", "end", "recording_on", "recording_off"
+]
+ConsentDecision = Literal["request", "consent", "decline", "withdraw"]
 
 STAFF_ROLES: frozenset[Role] = frozenset({"doctor", "staff"})
 IN_CONSULT: frozenset[Status] = frozenset({"admitted", "in_call"})
@@ -130,6 +136,18 @@ class Participant:
 
 
 @dataclass(frozen=True)
+class RecordingState:
+    """Consented recording. ``requested`` until everyone in the call has consented (the one who
+    asked included), then ``on``; anyone in the call can stop it, and it stops when someone leaves
+    the call or the consult ends. Someone let into the call while it is ``on`` pauses it
+    (``requested``) until they consent too. ``segment`` counts the times it went ``on``."""
+
+    mode: RecordingMode = "off"
+    consented: tuple[str, ...] = ()
+    segment: int = 0
+
+
+@dataclass(frozen=True)
 class RoomState:
     """Everything a worker needs to take the next step; serialisable with :func:`to_json`.
 
@@ -142,6 +160,7 @@ class RoomState:
     appointment_status: AppointmentStatus = "booked"
     participants: tuple[Participant, ...] = ()
     waiting_note: Waiting | None = None  # the latest note, repeated to patients who join later
+    recording: RecordingState = RecordingState()
     format_version: Literal[1] = 1
 
     def participant(self, participant_id: str) -> Participant | None:
@@ -228,6 +247,25 @@ class StoreChat:
 
 
 @dataclass(frozen=True)
+class RecordConsent:
+    """Keep a participant's recording decision (the consent record): ``request`` (asking is
+    consenting), ``consent``, ``decline``, ``withdraw`` (a stop)."""
+
+    participant: str
+    decision: ConsentDecision
+    at: datetime
+    segment: int  # the recording segment the decision is about
+
+
+@dataclass(frozen=True)
+class RecordingSwitched:
+    """Recording went on (browsers now connect their recorders) or off (recorders must stop)."""
+
+    on: bool
+    segment: int
+
+
+@dataclass(frozen=True)
 class Audit:
     action: AuditAction
     participant: str
@@ -235,7 +273,9 @@ class Audit:
     subject: str | None = None  # whom an admit was for
 
 
-Effect: TypeAlias = Send | Close | SetAppointmentStatus | StoreChat | Audit
+Effect: TypeAlias = (
+    Send | Close | SetAppointmentStatus | StoreChat | RecordConsent | RecordingSwitched | Audit
+)
 
 
 # --- who may send what -------------------------------------------------------------------------
@@ -263,6 +303,7 @@ RULES: dict[str, Rule] = {
     "candidate": _MEDIA,
     "restart": _MEDIA,
     "chat": _MEDIA,
+    "recording": _MEDIA,
     "admit": Rule(STAFF_ROLES, _JOINED, _NOT_ENDED),
     "waiting": Rule(STAFF_ROLES, _JOINED, _NOT_ENDED),
     "end": Rule(frozenset({"doctor"}), _JOINED, _LIVE),
@@ -303,6 +344,7 @@ class _Step:
         self.status: RoomStatus = state.status
         self.appointment: AppointmentStatus = state.appointment_status
         self.note = state.waiting_note
+        self.recording = state.recording
         self.now = now
         self.config = config
         self.effects: list[Effect] = []
@@ -314,6 +356,7 @@ class _Step:
             appointment_status=self.appointment,
             participants=tuple(self.people.values()),
             waiting_note=self.note,
+            recording=self.recording,
         )
         return new, tuple(self.effects)
 
@@ -354,6 +397,21 @@ class _Step:
         self.people[who.id] = after
         self.audit(action, who.id)
         self.announce(who, after)
+        if who.status in IN_CONSULT and self.recording.mode != "off":
+            _recording_off(self, who.id)  # consent was given for this call, with this person
+
+    def in_call(self) -> list[Participant]:
+        return [p for p in self.people.values() if p.status in IN_CONSULT]
+
+    def tell_recording(self, by: str | None, ack: tuple[str, str | None] | None = None) -> None:
+        """Send the recording status to everyone in the call (``ack``: a sender and its id)."""
+        r = self.recording
+        for who in self.in_call():
+            ref = ack[1] if ack is not None and ack[0] == who.id else None
+            status = RecordingStatus(
+                id=ref, status=r.mode, by=by, consented=r.consented, segment=r.segment
+            )
+            self.send(who, status)
 
 
 def _sees(viewer: Participant, subject: Participant) -> bool:
@@ -416,6 +474,9 @@ def _on_enter(s: _Step, event: Enter) -> None:
             peers=_visible_peers(s, joined),
         ),
     )
+    if joined.status in IN_CONSULT and s.recording.mode != "off":
+        r = s.recording
+        s.send(joined, RecordingStatus(status=r.mode, consented=r.consented, segment=r.segment))
     if joined.status == "waiting":
         s.advance_appointment("checked_in")
         if s.note is not None:
@@ -489,6 +550,8 @@ def _on_received(s: _Step, event: Received) -> None:
             _end(s, sender, message)
         case Leave():
             _leave(s, sender)
+        case Recording():
+            _recording(s, sender, message)
         case Ping():
             s.send(sender, Pong(id=message.id))
         case Pong():
@@ -572,6 +635,12 @@ def _admit(s: _Step, sender: Participant, message: Admit) -> None:
             s.send(patient, PresenceUpdate(peer=peer))
     for before, after in moved:
         s.announce(before, after, skip=patients)
+    if s.recording.mode != "off":  # the newcomer is asked; a recording pauses until they agree
+        if s.recording.mode == "on" and not _everyone_consented(s):
+            s.recording = replace(s.recording, mode="requested")
+            s.effects.append(RecordingSwitched(False, s.recording.segment))
+            s.audit("recording_off", sender.id)
+        s.tell_recording(sender.id)
 
 
 def _waiting(s: _Step, sender: Participant, message: Waiting) -> None:
@@ -584,6 +653,10 @@ def _waiting(s: _Step, sender: Participant, message: Waiting) -> None:
 
 def _end(s: _Step, sender: Participant, message: End) -> None:
     s.status = "ended"
+    if s.recording.mode == "on":
+        s.effects.append(RecordingSwitched(False, s.recording.segment))
+        s.audit("recording_off", sender.id)
+    s.recording = replace(s.recording, mode="off", consented=())
     s.audit("end", sender.id)
     s.advance_appointment("done")
     for who in list(s.people.values()):
@@ -591,6 +664,61 @@ def _end(s: _Step, sender: Participant, message: End) -> None:
             s.send(who, End(id=message.id if who.id == sender.id else None))
             s.effects.append(Close(who.connection, CloseCode.CONSULT_ENDED))
         s.people[who.id] = replace(who, status="left", connection=None, disconnected_at=None)
+
+
+def _everyone_consented(s: _Step) -> bool:
+    """Everyone in the call consented, and the call has a patient and a clinic side."""
+    people = s.in_call()
+    return (
+        all(p.id in s.recording.consented for p in people)
+        and any(p.role == "patient" for p in people)
+        and any(p.is_staff for p in people)
+    )
+
+
+def _recording(s: _Step, sender: Participant, message: Recording) -> None:
+    r = s.recording
+    ack = (sender.id, message.id)
+    if message.action in ("request", "consent"):
+        if r.mode == "off" and message.action == "consent":
+            s.error(sender, ErrorCode.NOT_REQUESTED, message.id)
+            return
+        if sender.id in r.consented:  # already counted (a resend, or asking twice)
+            s.send(
+                sender,
+                RecordingStatus(
+                    id=message.id, status=r.mode, consented=r.consented, segment=r.segment
+                ),
+            )
+            return
+        asking = r.mode == "off"
+        decision: ConsentDecision = "request" if asking else "consent"
+        s.recording = replace(
+            r, mode="requested" if asking else r.mode, consented=(*r.consented, sender.id)
+        )
+        s.effects.append(RecordConsent(sender.id, decision, s.now, r.segment + 1))
+        if s.recording.mode == "requested" and _everyone_consented(s):
+            s.recording = replace(s.recording, mode="on", segment=r.segment + 1)
+            s.effects.append(RecordingSwitched(True, s.recording.segment))
+            s.audit("recording_on", sender.id)
+        s.tell_recording(sender.id, ack)
+        return
+    if r.mode == "off":
+        s.error(sender, ErrorCode.NOT_REQUESTED, message.id)
+        return
+    refused = message.action == "decline" and sender.id not in r.consented
+    decision = "decline" if refused else "withdraw"
+    segment = r.segment if r.mode == "on" else r.segment + 1
+    s.effects.append(RecordConsent(sender.id, decision, s.now, segment))
+    _recording_off(s, sender.id, ack)
+
+
+def _recording_off(s: _Step, by: str, ack: tuple[str, str | None] | None = None) -> None:
+    if s.recording.mode == "on":
+        s.effects.append(RecordingSwitched(False, s.recording.segment))
+        s.audit("recording_off", by)
+    s.recording = replace(s.recording, mode="off", consented=())
+    s.tell_recording(by, ack)
 
 
 def _leave(s: _Step, sender: Participant) -> None:
@@ -741,6 +869,17 @@ def invariant_violations(state: RoomState) -> list[str]:
             problems.append(f"{p.id}: still {p.status} after the end")
         if p.status in IN_CONSULT and state.status != "in_consult":
             problems.append(f"{p.id}: {p.status} in a room that is {state.status}")
+    recording = state.recording
+    if recording.mode != "off" and state.status != "in_consult":
+        problems.append(f"recording {recording.mode} in a room that is {state.status}")
+    if recording.mode == "off" and recording.consented:
+        problems.append("consents kept while recording is off")
+    if not set(recording.consented) <= set(ids):
+        problems.append("a consent from someone who is not in the room")
+    if recording.mode == "on" and not all(
+        p.id in recording.consented for p in state.participants if p.status in IN_CONSULT
+    ):
+        problems.append("recording on without everyone's consent")
     expected = {"open": None, "in_consult": "in_consult", "ended": "done"}[state.status]
     if expected is not None and state.appointment_status != expected:
         problems.append(f"room {state.status} but appointment {state.appointment_status}")
@@ -759,6 +898,9 @@ __all__ = [
     "Event",
     "Participant",
     "Received",
+    "RecordConsent",
+    "RecordingState",
+    "RecordingSwitched",
     "RoomConfig",
     "RoomState",
     "Rule",

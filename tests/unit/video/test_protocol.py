@@ -221,6 +221,7 @@ def test_every_error_code_is_exercised_and_has_both_languages() -> None:
         ErrorCode.NOT_WAITING,
         ErrorCode.PEER_UNAVAILABLE,
         ErrorCode.NOT_LIVE,
+        ErrorCode.NOT_REQUESTED,
     }  # raised by the room; tests/unit/video/test_room.py covers each
     assert {code for _, code, _ in ERROR_CASES} | room_codes == set(ErrorCode)
     for code in ErrorCode:

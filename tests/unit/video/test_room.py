@@ -30,6 +30,8 @@ from video.protocol import (
     Pong,
     PrecallResult,
     PresenceUpdate,
+    Recording,
+    RecordingStatus,
     Restart,
     Role,
     Waiting,
@@ -46,6 +48,9 @@ from video.room import (
     Event,
     Participant,
     Received,
+    RecordConsent,
+    RecordingState,
+    RecordingSwitched,
     RoomConfig,
     RoomState,
     Send,
@@ -82,6 +87,8 @@ def describe(effect: Effect) -> str:
                 detail = f":{message.status}{':resumed' if message.resumed else ''}"
             elif isinstance(message, Offer | Answer | Candidate | Restart | Chat):
                 detail = f":from {message.sender}"
+            elif isinstance(message, RecordingStatus):
+                detail = f":{message.status}:{','.join(message.consented)}"
             return f"{who} <- {message.type}{detail}"
         case Close(connection=connection, code=code):
             return f"close {connection} {int(code)}"
@@ -89,6 +96,10 @@ def describe(effect: Effect) -> str:
             return f"appointment {status}"
         case StoreChat(sender=sender):
             return f"store chat from {sender}"
+        case RecordConsent(participant=who, decision=decision, segment=segment):
+            return f"consent {decision} {who} #{segment}"
+        case RecordingSwitched(on=on, segment=segment):
+            return f"recording {'on' if on else 'off'} #{segment}"
         case Audit(action=action, participant=who, subject=subject):
             return f"audit {action} {who}" + (f" {subject}" if subject else "")
     raise AssertionError(effect)
@@ -323,7 +334,20 @@ def test_the_room_table(case: Case) -> None:
 
 def test_every_room_error_code_appears_in_the_table() -> None:
     codes = {line.rsplit(":", 1)[1] for case in CASES for line in case.effects if "error:" in line}
-    assert codes == {"forbidden", "not_admitted", "not_waiting", "peer_unavailable", "not_live"}
+    codes |= {
+        line.rsplit(":", 1)[1]
+        for case in RECORDING_CASES
+        for line in case.effects
+        if "error:" in line
+    }
+    assert codes == {
+        "forbidden",
+        "not_admitted",
+        "not_waiting",
+        "peer_unavailable",
+        "not_live",
+        "not_requested",
+    }
 
 
 def test_staff_see_since_when_a_patient_waits_and_the_precall_result() -> None:
@@ -408,7 +432,7 @@ def test_a_naive_now_is_refused() -> None:
 def test_the_rule_table_names_every_message_a_client_may_send_after_joining() -> None:
     assert set(RULES) == {
         "offer", "answer", "candidate", "restart", "chat", "admit", "waiting", "end", "leave",
-        "ping", "pong",
+        "ping", "pong", "recording",
     }  # fmt: skip
     assert RULES["end"].roles == {"doctor"}
     assert RULES["admit"].roles == {"doctor", "staff"}
@@ -503,6 +527,8 @@ client_messages = st.one_of(
     st.builds(Waiting, status=st.just("running_late"), minutes=st.sampled_from([None, 5])),
     st.builds(Leave),
     st.builds(End),
+    st.builds(Recording, action=st.sampled_from(["request", "consent", "decline", "stop"])),
+    st.builds(Recording, action=st.sampled_from(["request", "consent"])),
     st.builds(Ping),
     st.builds(Pong),
     st.just(Join(token=TOKEN)),
@@ -564,6 +590,9 @@ def check_step(old: RoomState, new: RoomState, effects: Sequence[Effect]) -> Non
             assert before.status in IN_CONSULT
             assert after.status in IN_CONSULT
             assert new.status == "in_consult"
+        # the recording status goes only to people in the call
+        if isinstance(effect.message, RecordingStatus):
+            assert after.status in IN_CONSULT
         # a patient never hears of anyone before being admitted
         if isinstance(effect.message, PresenceUpdate) and after.role == "patient":
             assert after.status in IN_CONSULT or (
@@ -574,7 +603,17 @@ def check_step(old: RoomState, new: RoomState, effects: Sequence[Effect]) -> Non
 @settings(max_examples=400)
 @given(st.data())
 def test_random_event_sequences_keep_the_invariants(data: st.DataObject) -> None:
-    starts = [EMPTY, WAITING, WITH_DOCTOR, WITH_NURSE, ADMITTED, IN_CALL, NURSE_IN_CONSULT]
+    starts = [
+        EMPTY,
+        WAITING,
+        WITH_DOCTOR,
+        WITH_NURSE,
+        ADMITTED,
+        IN_CALL,
+        NURSE_IN_CONSULT,
+        ASKED,
+        NURSE_CALL,
+    ]
     state, now = data.draw(st.sampled_from(starts), label="start"), T0
     for _ in range(data.draw(st.integers(0, 30), label="steps")):
         live = [p.connection for p in state.participants if p.connection is not None]
@@ -583,11 +622,33 @@ def test_random_event_sequences_keep_the_invariants(data: st.DataObject) -> None
         new, effects = step(state, event, now)
         check_step(state, new, effects)
         assert from_json(to_json(new)) == new
+        check_recording(state, new, effects)
         state = new
         REACHED.update({new.status, *(f"{p.role}:{p.status}" for p in new.participants)})
 
 
 REACHED: set[str] = set()
+
+
+def check_recording(old: RoomState, new: RoomState, effects: Sequence[Effect]) -> None:
+    """Recording goes on only with everyone's consent (the invariants), and every switch
+    effect is a real change of mode, one per change."""
+    REACHED.add(f"recording:{new.recording.mode}")
+    switched = [e for e in effects if isinstance(e, RecordingSwitched)]
+    if any(e.on for e in switched):
+        assert new.recording.mode == "on"
+        assert old.recording.mode != "on"
+        assert new.recording.segment == old.recording.segment + 1
+    if any(not e.on for e in switched):
+        assert old.recording.mode == "on"
+        assert new.recording.mode != "on"
+    if old.recording.mode != new.recording.mode and "on" in (
+        old.recording.mode,
+        new.recording.mode,
+    ):
+        assert len(switched) == 1
+    else:
+        assert switched == []
 
 
 def test_the_random_sequences_reach_every_room_and_participant_status() -> None:
@@ -605,6 +666,8 @@ def test_the_random_sequences_reach_every_room_and_participant_status() -> None:
         "doctor:present",
         "doctor:in_call",
         "staff:admitted",
+        "recording:requested",
+        "recording:on",
     } <= REACHED
 
 
@@ -627,8 +690,15 @@ participants = st.builds(
     precall=st.sampled_from([None, "good", "fair", "poor", "failed", "skipped"]),
     recent_chat_ids=st.lists(st.text(max_size=4), max_size=3).map(tuple),
 )
+recording_states = st.builds(
+    RecordingState,
+    mode=st.sampled_from(["off", "requested", "on"]),
+    consented=st.lists(st.sampled_from(["pat", "doc", "x"]), max_size=3, unique=True).map(tuple),
+    segment=st.integers(0, 5),
+)
 room_states = st.builds(
     RoomState,
+    recording=recording_states,
     room_id=st.text(max_size=12),
     status=st.sampled_from(["open", "in_consult", "ended"]),
     appointment_status=st.sampled_from(APPOINTMENT_ORDER),
@@ -660,3 +730,114 @@ def test_a_malformed_stored_state_is_refused() -> None:
     doubled = replace(IN_CALL, participants=(*IN_CALL.participants, IN_CALL.participants[0]))
     with pytest.raises(ValueError, match="appears twice"):
         from_json(to_json(doubled))
+
+
+# --- consented recording -----------------------------------------------------------------------
+
+ASKED = run(IN_CALL, said("c-doc", Recording(action="request")))
+RECORDING = run(ASKED, said("c-pat", Recording(action="consent")))
+NURSE_CALL = run(
+    NURSE_IN_CONSULT,
+    said("c-pat", Offer(sdp=SDP)),
+    said("c-doc", Answer(sdp=SDP)),
+    said("c-nur", Admit(participant="nurse")),
+)
+NURSE_RECORDING = run(
+    NURSE_CALL,
+    said("c-doc", Recording(action="request")),
+    said("c-pat", Recording(action="consent")),
+)
+
+RECORDING_CASES = [
+    Case("the doctor asks: it is requested, the asking counts as consent", IN_CALL,
+         said("c-doc", Recording(id="r1", action="request")),
+         ["consent request doc #1", "pat <- recording:requested:doc",
+          "doc <- recording:requested:doc"]),
+    Case("the patient agrees: recording goes on, everyone in the call is told", ASKED,
+         said("c-pat", Recording(action="consent")),
+         ["consent consent pat #1", "recording on #1", "audit recording_on pat",
+          "pat <- recording:on:doc,pat", "doc <- recording:on:doc,pat"]),
+    Case("the patient may ask too; the doctor's yes switches it on", run(
+             IN_CALL, said("c-pat", Recording(action="request"))),
+         said("c-doc", Recording(action="request")),
+         ["consent consent doc #1", "recording on #1", "audit recording_on doc",
+          "pat <- recording:on:pat,doc", "doc <- recording:on:pat,doc"]),
+    Case("the patient declines: off, nothing recorded, the refusal kept", ASKED,
+         said("c-pat", Recording(action="decline")),
+         ["consent decline pat #1", "pat <- recording:off:", "doc <- recording:off:"]),
+    Case("the doctor withdraws the request", ASKED, said("c-doc", Recording(action="stop")),
+         ["consent withdraw doc #1", "pat <- recording:off:", "doc <- recording:off:"]),
+    Case("either side stops a recording", RECORDING, said("c-pat", Recording(action="stop")),
+         ["consent withdraw pat #1", "recording off #1", "audit recording_off pat",
+          "pat <- recording:off:", "doc <- recording:off:"]),
+    Case("consenting twice changes nothing", RECORDING,
+         said("c-pat", Recording(id="again", action="consent")),
+         ["pat <- recording:on:doc,pat"]),
+    Case("there is nothing to agree to before someone asks", IN_CALL,
+         said("c-pat", Recording(action="consent")), ["pat <- error:not_requested"]),
+    Case("there is nothing to stop when nothing was asked", IN_CALL,
+         said("c-doc", Recording(action="stop")), ["doc <- error:not_requested"]),
+    Case("a waiting patient cannot touch recording", WITH_DOCTOR,
+         said("c-pat", Recording(action="request")), ["pat <- error:not_admitted"]),
+    Case("staff not in the call cannot either", WITH_NURSE,
+         said("c-nur", Recording(action="request")), ["nurse <- error:not_admitted"]),
+    Case("a third person in the call must agree too", run(
+             NURSE_CALL, said("c-doc", Recording(action="request"))),
+         said("c-pat", Recording(action="consent")),
+         ["consent consent pat #1", "pat <- recording:requested:doc,pat",
+          "doc <- recording:requested:doc,pat", "nurse <- recording:requested:doc,pat"]),
+    Case("someone let in while recording pauses it until they agree", run(
+             WITH_NURSE, said("c-doc", Admit(participant="pat")), said("c-pat", Offer(sdp=SDP)),
+             said("c-doc", Answer(sdp=SDP)), said("c-doc", Recording(action="request")),
+             said("c-pat", Recording(action="consent"))),
+         said("c-nur", Admit(participant="nurse")),
+         ["audit admit nurse nurse", "nurse <- admitted:nurse",
+          "pat <- presence:nurse:admitted:connected", "doc <- presence:nurse:admitted:connected",
+          "recording off #1", "audit recording_off nurse",
+          "pat <- recording:requested:doc,pat", "doc <- recording:requested:doc,pat",
+          "nurse <- recording:requested:doc,pat"]),
+    Case("leaving the call stops the recording", RECORDING, said("c-pat", Leave()),
+         ["close c-pat 1000", "audit leave pat", "doc <- presence:pat:left:left",
+          "recording off #1", "audit recording_off pat", "doc <- recording:off:"],
+         {"pat": "left/left"}),
+    Case("a dropped connection does not stop it (the patient may come back)", RECORDING,
+         Disconnect("c-pat"), ["doc <- presence:pat:in_call:reconnecting"]),
+    Case("a rejoin in the call is told the recording is on", run(RECORDING, Disconnect("c-pat")),
+         Enter("c-pat2", "pat", "patient"),
+         ["audit rejoin pat", "pat <- joined:in_call:resumed", "pat <- recording:on:doc,pat",
+          "doc <- presence:pat:in_call:connected"]),
+    Case("the end stops it", RECORDING, said("c-doc", End()),
+         ["recording off #1", "audit recording_off doc", "audit end doc", "appointment done",
+          "pat <- end", "close c-pat 4010", "doc <- end", "close c-doc 4010"], room="ended"),
+    Case("asking again after a stop starts segment 2", run(
+             RECORDING, said("c-pat", Recording(action="stop")),
+             said("c-doc", Recording(action="request"))),
+         said("c-pat", Recording(action="consent")),
+         ["consent consent pat #2", "recording on #2", "audit recording_on pat",
+          "pat <- recording:on:doc,pat", "doc <- recording:on:doc,pat"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", RECORDING_CASES, ids=lambda c: c.name)
+def test_the_recording_table(case: Case) -> None:
+    test_the_room_table(case)
+
+
+def test_recording_acknowledges_with_the_senders_id_only_to_the_sender() -> None:
+    _, effects = step(IN_CALL, said("c-doc", Recording(id="r9", action="request")), T0)
+    ids = {e.participant: e.message.id for e in effects if isinstance(e, Send)}
+    assert ids == {"doc": "r9", "pat": None}
+
+
+def test_a_recording_survives_the_database_and_old_states_load_without_it() -> None:
+    assert from_json(to_json(RECORDING)).recording == RecordingState("on", ("doc", "pat"), 1)
+    stored = to_json(IN_CALL).replace(',"recording":{"mode":"off","consented":[],"segment":0}', "")
+    assert "recording" not in stored
+    assert from_json(stored).recording == RecordingState()
+
+
+def test_recording_on_without_everyones_consent_is_refused_on_load() -> None:
+    forged = replace(NURSE_CALL, recording=RecordingState("on", ("doc", "pat"), 1))
+    with pytest.raises(ValueError, match="without everyone"):
+        from_json(to_json(forged))
+    assert NURSE_RECORDING.recording.mode == "requested"
