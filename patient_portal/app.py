@@ -34,6 +34,7 @@ from patient_portal.maintenance import product_registry, schedule_daily
 from patient_portal.middleware import LocaleMiddleware, SecurityHeadersMiddleware
 from patient_portal.notify import Composite
 from patient_portal.pubsub import InMemoryPubSub, PubSub, RedisPubSub
+from patient_portal.recordings import Recordings
 from patient_portal.settings import Settings
 from patient_portal.static import MOUNT, StaticAssets
 from patient_portal.templating import build_templates
@@ -51,13 +52,16 @@ from patient_portal.views import consult_pages as consult_page_views
 from patient_portal.views import form_attachments as form_attachment_views
 from patient_portal.views import forms_patient as forms_patient_views
 from patient_portal.views import forms_staff as forms_staff_views
+from patient_portal.views import id_photos as id_photo_views
 from patient_portal.views import passkeys as passkey_views
 from patient_portal.views import passwords as password_views
 from patient_portal.views import patient as patient_views
+from patient_portal.views import recordings as recording_views
 from patient_portal.views import staff as staff_views
 from patient_portal.waitlist_jobs import QueueHolder
 from patient_portal.wiring import build_identity, build_notifier, build_turn, build_verifier
 from video.precall import PrecallService, PrecallSettings, configure_ice
+from video.recording import RecorderService, RecorderSettings
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +128,12 @@ def create_app(
             stack.push_async_callback(precall.close_all)
             app.state.precall = precall
             app.state.precall_tasks = set()
+            recorder = RecorderService(
+                RecorderSettings(max_seconds=settings.recording_max_minutes * 60.0)
+            )
+            recordings = Recordings(recorder, pubsub, settings.recordings_path, clock)
+            stack.push_async_callback(recordings.close)
+            app.state.recordings = recordings
             logger.info("portal ready (database: %s)", settings.database.backend.value)
             yield
 
@@ -140,6 +150,8 @@ def create_app(
         *forms_patient_views.routes,
         *form_attachment_views.routes,
         *consult_page_views.routes,
+        *id_photo_views.routes,
+        *recording_views.routes,
         WebSocketRoute("/consults/{appointment_id}/ws", consult_socket),
         *health.routes,
         *api.routes(),

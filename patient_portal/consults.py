@@ -45,7 +45,7 @@ from patient_portal.consult_models import ConsultChatLine, IdentityCheck, Visit
 from patient_portal.pubsub import PubSub
 from video import protocol
 from video import room as rooms
-from video.models import ConsultRoom
+from video.models import ConsultRoom, RecordingConsent
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +99,12 @@ def reception_channel(clinic_id: str) -> str:
     patient came, went, was let in, lost their connection, or the consult ended. Its messages
     are ``{"appointment": id}`` and carry nothing about the patient."""
     return f"reception:{clinic_id}"
+
+
+def recording_channel(appointment_id: str) -> str:
+    """The pub/sub channel on which the room tells recorders (on any worker) to stop:
+    ``{"off": segment}`` (see patient_portal/recordings.py)."""
+    return f"recording:{appointment_id}"
 
 
 def make_ticket(secret_key: str, seat: Seat) -> str:
@@ -290,6 +296,12 @@ class Hub:
                     await self._audit(seat, effect)
                 case rooms.StoreChat():
                     await self._audit_chat(seat, effect)
+                case rooms.RecordConsent():
+                    await self._keep_consent(seat, effect)
+                case rooms.RecordingSwitched(on=False):
+                    await self.pubsub.publish(
+                        recording_channel(seat.appointment_id), {"off": effect.segment}
+                    )
         if _reception_sees(effects):
             await self.tell_reception(seat)
 
@@ -315,6 +327,19 @@ class Hub:
             sent_at=effect.at,
         )
         await self._record(seat, effect.sender, "consult.chat", {"length": len(effect.text)})
+
+    async def _keep_consent(self, seat: Seat, effect: rooms.RecordConsent) -> None:
+        """Keep a recording decision (the consent record) and audit it."""
+        await RecordingConsent.create(
+            appointment_id=seat.appointment_id,
+            clinic_id=seat.clinic_id,
+            participant=effect.participant,
+            decision=effect.decision,
+            segment=effect.segment,
+            decided_at=effect.at,
+        )
+        detail = {"decision": effect.decision, "segment": effect.segment}
+        await self._record(seat, effect.participant, "consult.recording.consent", detail)
 
     async def _record(
         self, seat: Seat, participant: str, action: str, detail: dict[str, Any]

@@ -150,6 +150,12 @@ class Settings:
     ice_host_addresses: tuple[str, ...] = ()  # empty: discover the machine's own addresses
     consult_join_before_minutes: int = 15
     consult_join_after_minutes: int = 60
+    recordings_dir: Path | None = None  # sealed consult recordings; None: <data dir>/recordings
+    recording_max_minutes: int = 120  # one recording segment stops by itself after this
+
+    @property
+    def recordings_path(self) -> Path:
+        return self.recordings_dir or self.data_dir / "recordings"
 
     @property
     def is_production(self) -> bool:
@@ -366,6 +372,10 @@ def load_settings(environ: Mapping[str, str], *, create_dev_key: bool = True) ->
         ),
         consult_join_after_minutes=_int(
             "TSUNAGU_CONSULT_JOIN_AFTER_MINUTES", get("CONSULT_JOIN_AFTER_MINUTES", "60"), 0, 480
+        ),
+        recordings_dir=Path(raw_recordings) if (raw_recordings := get("RECORDINGS_DIR")) else None,
+        recording_max_minutes=_int(
+            "TSUNAGU_RECORDING_MAX_MINUTES", get("RECORDING_MAX_MINUTES", "120"), 1, 600
         ),
     )
 

@@ -46,3 +46,41 @@ class PrecallCheck(Model):
 
     class Meta:
         table = "video_precall_check"
+
+
+class RecordingConsent(Model):
+    """A recording decision in a consult (asked, agreed, declined, withdrawn) kept as consent."""
+
+    id = fields.UUIDField(primary_key=True)
+    appointment_id = fields.UUIDField(db_index=True)
+    clinic_id = fields.UUIDField()
+    participant = fields.CharField(max_length=64)  # the room's participant id (role:record id)
+    decision = fields.CharField(max_length=10)  # request | consent | decline | withdraw
+    segment = fields.IntField()
+    decided_at = fields.DatetimeField()
+
+    class Meta:
+        table = "video_recording_consent"
+
+
+class ConsultRecording(Model):
+    """The recording of one participant in a consented recording segment, kept in a sealed file."""
+
+    id = fields.UUIDField(primary_key=True)
+    appointment_id = fields.UUIDField(db_index=True)
+    clinic_id = fields.UUIDField(db_index=True)
+    participant = fields.CharField(max_length=64)
+    segment = fields.IntField()
+    status = fields.CharField(max_length=10, default="recording")  # recording | done | failed
+    end_reason = fields.CharField(max_length=16, null=True)
+    started_at = fields.DatetimeField()
+    ended_at = fields.DatetimeField(null=True)
+    seconds = fields.FloatField(default=0.0)
+    video_frames = fields.IntField(default=0)
+    audio_frames = fields.IntField(default=0)
+    width = fields.IntField(null=True)
+    height = fields.IntField(null=True)
+    file_bytes = fields.BigIntField(default=0)  # the sealed file's size on disk
+
+    class Meta:
+        table = "video_consult_recording"

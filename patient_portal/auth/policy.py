@@ -46,6 +46,7 @@ class Action(StrEnum):
     FORM_MANAGE = "form.manage"  # write, test and publish questionnaires
     FORM_ANSWER = "form.answer"  # a patient answers the questionnaire of their appointment
     FORM_RESPONSE_READ = "form.response.read"  # read a patient's answers (clinical staff)
+    RECORDING_READ = "recording.read"  # watch a consult's consented recording (clinical staff)
 
 
 STAFF_ROLES: Final = frozenset({Role.RECEPTIONIST, Role.NURSE, Role.DOCTOR, Role.CLINIC_ADMIN})
@@ -74,6 +75,7 @@ ALLOWED: Final[dict[Action, frozenset[Role]]] = {
     Action.FORM_RESPONSE_READ: frozenset(
         {Role.PATIENT, Role.DOCTOR, Role.NURSE, Role.CLINIC_ADMIN}
     ),
+    Action.RECORDING_READ: frozenset({Role.DOCTOR, Role.NURSE, Role.CLINIC_ADMIN}),
 }
 
 

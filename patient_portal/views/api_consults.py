@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from pydantic import BaseModel, Field
 from starlette.requests import Request
@@ -27,6 +27,7 @@ from patient_portal.consult_models import (
     IdentityResult,
 )
 from patient_portal.problems import (
+    CONFLICT,
     FORBIDDEN,
     NOT_FOUND,
     UNAUTHORIZED,
@@ -35,11 +36,14 @@ from patient_portal.problems import (
     Problem,
     Text,
 )
+from patient_portal.recordings import NotRecording, Recordings
 from patient_portal.views.booking import clock
 from patient_portal.views.common import record
 from video import room as rooms
 from video.models import PrecallCheck
 from video.precall import InvalidOffer, PrecallBusy, PrecallService, PrecallSession, verdict
+from video.recording import InvalidOffer as RecordingOfferInvalid
+from video.recording import RecorderBusy
 from video.turn import TurnUnavailable
 
 
@@ -344,3 +348,64 @@ async def get_chat(request: Request) -> ChatHistory:
             for line in lines
         ]
     )
+
+
+# --- consented recording --------------------------------------------------------------------------
+
+
+class RecordingIn(BaseModel):
+    sdp: str = Field(
+        min_length=10, max_length=100_000, description="The browser's send-only SDP offer"
+    )
+    segment: int = Field(ge=1, le=100_000, description="The segment the room announced as on")
+
+
+class RecordingStarted(BaseModel):
+    recording: str = Field(description="The recording's id (the clinic sees it afterwards)")
+    sdp: str = Field(description="The recorder's SDP answer (every candidate included)")
+
+
+NOT_RECORDING: Final = Text(
+    "録画は行われていません。通話中の全員が同意すると録画が始まります",
+    "The consult is not being recorded: recording starts once everyone in the call agrees.",
+)
+
+
+@api.endpoint(
+    "POST",
+    "/consults/{appointment_id}/recording",
+    summary="Send one's camera and microphone to the recorder, once everyone has consented",
+    body=RecordingIn,
+    response=RecordingStarted,
+    status_code=201,
+    tags=("consults",),
+    problems=(401, 404, 409, 422, 503),
+)
+async def post_recording(request: Request, body: RecordingIn) -> RecordingStarted:
+    principal, seat, _ = await _seat(request, "consult.recording.start")
+    recordings: Recordings = request.app.state.recordings
+    try:
+        row, answer = await recordings.start(seat, body.segment, body.sdp)
+    except NotRecording:
+        raise Problem(CONFLICT, NOT_RECORDING) from None
+    except RecorderBusy:
+        raise Problem(
+            UNAVAILABLE,
+            Text(
+                "録画の受付が混み合っています。少し待ってからもう一度お試しください",
+                "The recorder is busy. Please try again in a moment.",
+            ),
+        ) from None
+    except RecordingOfferInvalid:
+        raise Problem(
+            VALIDATION,
+            Text("カメラやマイクの情報を読み取れませんでした", "The offer could not be read"),
+        ) from None
+    await record(
+        request,
+        principal,
+        "consult.recording.start",
+        Resource("appointment", seat.appointment_id, clinic_ids=frozenset({seat.clinic_id})),
+        detail={"segment": body.segment, "recording": str(row.id)},
+    )
+    return RecordingStarted(recording=str(row.id), sdp=answer)
