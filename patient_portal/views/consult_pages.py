@@ -6,11 +6,9 @@ runs the call (see patient_portal/consults.py and video/PROTOCOL.md).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,15 +16,15 @@ from starlette.routing import BaseRoute, Route
 
 from booking import service as booking
 from booking.models import Appointment
-from interview_forms.responses import MAX_ATTACHMENT_BYTES, AttachmentRefused, check_image
 from patient_portal import consults
 from patient_portal.accounts import service as accounts
+from patient_portal.audit.models import Outcome
 from patient_portal.auth.policy import Principal, Resource
-from patient_portal.consult_models import IdentityCheck, IdentityPhoto
+from patient_portal.consult_models import IdentityCheck, register_identity_photo
 from patient_portal.problems import Text
 from patient_portal.templating import request_locale
+from patient_portal.views import id_photos
 from patient_portal.views.common import page, record, redirect, require
-from patient_portal.views.form_attachments import PRIVATE
 
 _IDENTITY_LABELS: Final = {
     "confirmed": Text("本人確認済み", "identity confirmed"),
@@ -75,6 +73,7 @@ async def _room(
     seat: consults.Seat,
     *,
     photo_error: str = "",
+    id_document: str = "",
     status: int = 200,
 ) -> Response:
     patient = None
@@ -97,7 +96,14 @@ async def _room(
             "role": seat.role,
             "patient": patient,
             "identity": identity,
-            "has_id_photo": await IdentityPhoto.exists(appointment_id=appointment.id),
+            # The patient's registered photo ID (for every consult, not only this one).
+            "id_photo": (
+                await id_photos.photo_of(str(appointment.patient_id))
+                if appointment.patient_id
+                else None
+            ),
+            "id_documents": id_photos.DOCUMENT_CHOICES,
+            "id_document": id_document,
             "photo_error": photo_error,
             "identity_label": (
                 _IDENTITY_LABELS[identity.result.value].in_locale(request_locale(request))
@@ -118,61 +124,61 @@ async def _room(
     return response
 
 
+def _photo_resource(seat: consults.Seat) -> Resource:
+    return Resource("appointment", seat.appointment_id, clinic_ids=frozenset({seat.clinic_id}))
+
+
 async def upload_id_photo(request: Request) -> Response:
-    """The patient sends a photo of their ID for the doctor's identity check (one per consult)."""
+    """The patient sends a photo of their ID from the room: it becomes (or replaces) the photo ID
+    registered with their record, which the doctor sees in this consult and in later ones."""
     principal = require(request, "patient")
     appointment, seat = await _appointment(request, principal)
-    async with request.form(max_files=1, max_fields=10) as form:
-        upload = form.get("photo")
-        data = (
-            await upload.read(MAX_ATTACHMENT_BYTES + 1) if isinstance(upload, UploadFile) else b""
-        )
     try:
-        image = check_image(data)
-    except AttachmentRefused as refused:
+        upload = await id_photos.read_upload(request)
+    except id_photos.UploadRefused as refused:
+        await record(
+            request,
+            principal,
+            "consult.id_photo.upload",
+            _photo_resource(seat),
+            Outcome.FAILURE,
+            detail={"reason": refused.reason},
+        )
         return await _room(
             request,
             appointment,
             seat,
-            photo_error=refused.message_ja
-            if request_locale(request) == "ja"
-            else refused.message_en,
-            status=422,
+            photo_error=refused.message,
+            id_document=refused.document,
+            status=refused.status,
         )
-    now = datetime.now(UTC)
-    await IdentityPhoto.filter(appointment_id=appointment.id).delete()
-    await IdentityPhoto.create(
-        appointment_id=appointment.id,
-        clinic_id=seat.clinic_id,
-        patient_id=appointment.patient_id,
-        content_type=image.content_type,
-        data=image.data,
-        uploaded_at=now,
+    replaced = await register_identity_photo(
+        str(appointment.patient_id),  # seat_for() seated only the appointment's own patient
+        upload.document,
+        upload.image.content_type,
+        upload.image.data,
+        now=request.app.state.clock(),
     )
-    await record(
-        request,
-        principal,
-        "consult.id_photo.upload",
-        Resource("appointment", seat.appointment_id, clinic_ids=frozenset({seat.clinic_id})),
-    )
+    action = "consult.id_photo.replace" if replaced else "consult.id_photo.upload"
+    await record(request, principal, action, _photo_resource(seat))
     return redirect(f"/consults/{appointment.id}")
 
 
 async def id_photo(request: Request) -> Response:
-    """The ID photo: to the patient who sent it and to the clinic's staff in the room."""
+    """The registered photo ID of the appointment's patient: to that patient's account and to the
+    clinic's staff seated in this consult room; anyone else gets 404."""
     kind = "staff" if request.url.path.startswith("/staff/") else "patient"
     principal = require(request, kind)
     appointment, seat = await _appointment(request, principal)
-    photo = await IdentityPhoto.get_or_none(appointment_id=appointment.id)
-    if photo is None:
-        raise HTTPException(404)
-    await record(
-        request,
-        principal,
-        "consult.id_photo.read",
-        Resource("appointment", seat.appointment_id, clinic_ids=frozenset({seat.clinic_id})),
+    response = (
+        await id_photos.photo_response(str(appointment.patient_id))
+        if appointment.patient_id
+        else None
     )
-    return Response(photo.data, media_type=photo.content_type, headers=PRIVATE)
+    if response is None:
+        raise HTTPException(404)
+    await record(request, principal, "consult.id_photo.read", _photo_resource(seat))
+    return response
 
 
 routes: list[BaseRoute] = [

@@ -361,14 +361,14 @@ def test_the_patient_sends_an_id_photo_only_the_clinic_sees(
     room = f"/consults/{appointment_id}"
     not_a_photo = patient.post(
         f"{room}/id-photo",
-        data={"csrf_token": csrf_token(patient, room)},
+        data={"csrf_token": csrf_token(patient, room), "document": "passport"},
         files={"photo": ("id.jpg", b"%PDF-1.4 forged", "image/jpeg")},
     )
     assert not_a_photo.status_code == 422
     assert "写真(JPEG・PNG・WebP)だけ" in not_a_photo.text
     sent = patient.post(
         f"{room}/id-photo",
-        data={"csrf_token": csrf_token(patient, room)},
+        data={"csrf_token": csrf_token(patient, room), "document": "passport"},
         files={"photo": ("id.jpg", photo, "image/jpeg")},
         follow_redirects=False,
     )
