@@ -266,6 +266,9 @@
       case "chat":
         addChat(message.text, message.from === state.me);
         break;
+      case "recording":
+        recordingChanged(message);
+        break;
       case "error":
         console.warn("consult:", message.code, message.message_en);
         break;
@@ -280,6 +283,7 @@
       if (button) button.hidden = false;
     }
     $("[data-chat]").hidden = false;
+    $("[data-recording-panel]").hidden = false;
     $("[data-join]").hidden = true;
     $("[data-precall]").hidden = true;
   }
@@ -357,7 +361,107 @@
   function hangUp() {
     if (state.pc) state.pc.close();
     state.pc = null;
+    stopRecorder();
     if (state.stream) for (const track of state.stream.getTracks()) track.stop();
+  }
+
+  // --- consented recording ----------------------------------------------------------------------
+  //
+  // The room says whether recording is off, requested (who agreed so far) or on. Once on, this
+  // page sends its camera and microphone over a second, send-only connection to the server's
+  // recorder (which only answers: one complete offer, no trickle), and closes it when the room
+  // says off. Everyone sees a recording indicator and may stop it.
+
+  const panel = $("[data-recording-panel]");
+  const recorder = { pc: null, segment: 0, status: "off" };
+  state.recorder = recorder;
+
+  function recordingChanged(message) {
+    recorder.status = message.status;
+    const mine = (message.consented || []).includes(state.me);
+    const shown = {
+      "[data-recording-request]": message.status === "off",
+      "[data-recording-consent]": message.status === "requested" && !mine,
+      "[data-recording-decline]": message.status === "requested" && !mine,
+      "[data-recording-stop]": message.status === "on" || (message.status === "requested" && mine),
+    };
+    for (const [selector, visible] of Object.entries(shown)) {
+      const button = $(selector);
+      if (button) button.hidden = !visible;
+    }
+    const words = {
+      off: "msgRecOff",
+      requested: mine ? "msgRecWaiting" : "msgRecAsked",
+      on: "msgRecOn",
+    }[message.status];
+    $("[data-recording-status]").textContent = panel.dataset[words] || "";
+    root.classList.toggle("recording", message.status === "on");
+    if (message.status === "on") {
+      if (!recorder.pc || recorder.segment !== message.segment) {
+        startRecorder(message.segment).catch((error) => recorderFailed(error));
+      }
+    } else {
+      stopRecorder();
+    }
+  }
+
+  function recorderFailed(error) {
+    console.warn("consult: recording", error);
+    $("[data-recording-status]").textContent = panel.dataset.msgRecFailed;
+  }
+
+  async function startRecorder(segment) {
+    stopRecorder();
+    recorder.segment = segment;
+    const pc = new RTCPeerConnection({ iceServers: state.iceServers });
+    recorder.pc = pc;
+    for (const track of state.stream.getTracks()) {
+      pc.addTransceiver(track, { direction: "sendonly", streams: [state.stream] });
+    }
+    await pc.setLocalDescription(await pc.createOffer());
+    await gathered(pc);
+    const answer = await fetch(panel.dataset.recordingUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+      body: JSON.stringify({ sdp: pc.localDescription.sdp, segment }),
+    });
+    const body = await answer.json().catch(() => ({}));
+    if (recorder.pc !== pc) return; // stopped meanwhile
+    if (!answer.ok) {
+      stopRecorder();
+      throw new Error(body.detail || answer.statusText);
+    }
+    await pc.setRemoteDescription({ type: "answer", sdp: body.sdp });
+    recorder.id = body.recording;
+    pc.onconnectionstatechange = () => {
+      // The recorder has no ICE restart: after a network change, a fresh connection (and file).
+      if (pc.connectionState === "failed" && recorder.pc === pc && recorder.status === "on") {
+        startRecorder(segment).catch((error) => recorderFailed(error));
+      }
+    };
+  }
+
+  function stopRecorder() {
+    if (recorder.pc) recorder.pc.close();
+    recorder.pc = null;
+  }
+
+  function videoSenders() {
+    return [state.pc, recorder.pc]
+      .filter(Boolean)
+      .flatMap((pc) => pc.getSenders())
+      .filter((sender) => sender.track?.kind === "video");
+  }
+
+  const recordingActions = {
+    "[data-recording-request]": "request",
+    "[data-recording-consent]": "consent",
+    "[data-recording-decline]": "decline",
+    "[data-recording-stop]": "stop",
+  };
+  for (const [selector, action] of Object.entries(recordingActions)) {
+    $(selector)?.addEventListener("click", () => send({ type: "recording", action, id: `r${Date.now()}` }));
   }
 
   // --- the pre-call check ----------------------------------------------------------------------
@@ -454,8 +558,7 @@
     state.facing = state.facing === "user" ? "environment" : "user";
     const fresh = await navigator.mediaDevices.getUserMedia({ video: { facingMode: state.facing } });
     const track = fresh.getVideoTracks()[0];
-    const sender = state.pc?.getSenders().find((s) => s.track?.kind === "video");
-    if (sender) await sender.replaceTrack(track);
+    for (const sender of videoSenders()) await sender.replaceTrack(track);
     for (const old of state.stream.getVideoTracks()) {
       old.stop();
       state.stream.removeTrack(old);
@@ -467,11 +570,11 @@
   $("[data-share]")?.addEventListener("click", async () => {
     const screen = await navigator.mediaDevices.getDisplayMedia({ video: true });
     const track = screen.getVideoTracks()[0];
-    const sender = state.pc?.getSenders().find((s) => s.track?.kind === "video");
-    if (!sender) return;
-    const camera = sender.track;
-    await sender.replaceTrack(track);
-    track.onended = () => sender.replaceTrack(camera);
+    const senders = videoSenders(); // the patient, and the recording when there is one
+    if (senders.length === 0) return;
+    const camera = senders[0].track;
+    for (const sender of senders) await sender.replaceTrack(track);
+    track.onended = () => videoSenders().forEach((sender) => sender.replaceTrack(camera));
   });
 
   $("[data-end]")?.addEventListener("click", () => send({ type: "end" }));

@@ -111,6 +111,10 @@ BODIES: dict[str, dict[str, Any]] = {
     "/api/v1/staff/exceptions": {"day": "2030-01-07", "kind": "closed_day"},
     "/api/v1/consults/{appointment_id}/identity": {"document": "passport", "result": "confirmed"},
     "/api/v1/consults/{appointment_id}/precall": {"sdp": "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n"},
+    "/api/v1/consults/{appointment_id}/recording": {
+        "sdp": "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n",
+        "segment": 1,
+    },
     "/api/v1/appointments/{appointment_id}/questionnaire": {
         "patient_id": "someone else",
         "answers": {"fever": True},
@@ -154,6 +158,7 @@ def fillers(world: World) -> dict[str, str]:
         "attachment_id": "00000000-0000-4000-8000-00000000f012",
         "key": "no-such-questionnaire",
         "check_id": "00000000-0000-4000-8000-00000000f013",
+        "recording_id": "00000000-0000-4000-8000-00000000f014",
     }
 
 
@@ -367,6 +372,9 @@ MATRIX = [
     (Action.FORM_ANSWER, OTHER_PATIENT, set()),
     (Action.FORM_RESPONSE_READ, OWN_PATIENT, {"patient", "nurse", "doctor", "clinic_admin"}),
     (Action.FORM_RESPONSE_READ, OTHER_PATIENT, set()),
+    # a consult's recording: the clinic's clinical staff only, never the patient or reception
+    (Action.RECORDING_READ, OWN_PATIENT, {"nurse", "doctor", "clinic_admin"}),
+    (Action.RECORDING_READ, OTHER_PATIENT, set()),
 ]
 
 
