@@ -5,8 +5,9 @@ tests/e2e/patient_portal/test_consult_browser.py.
 Usage: ``python -m tests.support.consult_browser_run`` with TSUNAGU_DATABASE_URL (SQLite) and
 TSUNAGU_DATA_DIR set. Migrates, seeds an online appointment, serves the app on 127.0.0.1, and
 drives a patient (a 375 px phone) and a doctor (a desktop) with Chromium's fake camera: join,
-wait, admit, video both ways, chat, a forced websocket drop and rejoin with media still flowing,
-end. Prints one JSON line with what it saw; exits 1 (with the reason) when a step fails.
+wait, admit, video both ways, chat, a consented recording, a forced websocket drop and rejoin
+with media still flowing, end. Prints one JSON line with what it saw; exits 1 (with the reason)
+when a step fails.
 """
 
 from __future__ import annotations
@@ -50,6 +51,19 @@ REMOTE_PLAYING = """() => {
   const v = document.querySelector('[data-remote]');
   return v && v.videoWidth > 0 && v.currentTime > 0.3 && !v.paused;
 }"""
+
+
+async def recorded(appointment_id: str) -> list[dict[str, Any]]:
+    """The recordings the consult left (after the server stopped: every recorder has ended)."""
+    from video.models import ConsultRecording
+
+    settings = load_settings(os.environ)
+    async with database(settings, global_fallback=False):
+        rows = await ConsultRecording.filter(appointment_id=appointment_id)
+        return [
+            {"side": r.participant.split(":")[0], "status": r.status, "frames": r.video_frames}
+            for r in rows
+        ]
 
 
 async def seed() -> tuple[str, SeededStaff]:
@@ -174,6 +188,27 @@ def steps(
     )
     report["chat"] = True
 
+    # Consented recording: the doctor asks, the patient agrees, both pages send to the recorder.
+    recorder_up = (
+        "() => document.querySelector('[data-consult]').classList.contains('recording')"
+        " && window.tsunaguConsult.recorder.pc?.connectionState === 'connected'"
+    )
+    clinician.click("[data-recording-request]")
+    patient.wait_for_selector("[data-recording-consent]", state="visible")
+    report["patient_asked"] = patient.inner_text("[data-recording-status]")
+    patient.click("[data-recording-consent]")
+    patient.wait_for_function(recorder_up)
+    clinician.wait_for_function(recorder_up)
+    report["recording_shown"] = patient.inner_text("[data-recording-status]")
+    time.sleep(3)  # three seconds of both cameras into the recorder
+    patient.click("[data-recording-stop]")
+    for page in (patient, clinician):
+        page.wait_for_function(
+            "() => !document.querySelector('[data-consult]').classList.contains('recording')"
+            " && window.tsunaguConsult.recorder.pc === null"
+        )
+    report["recording_stopped"] = True
+
     # Cut the patient's websocket: the page reconnects on its own and the call goes on.
     ufrag = "(window.tsunaguConsult.pc.localDescription.sdp.match(/a=ice-ufrag:(\\S+)/) || [])[1]"
     before = patient.evaluate(ufrag)
@@ -220,6 +255,7 @@ def main() -> int:
     try:
         with serve(app) as base:
             run(base, appointment_id, doctor, report)
+        report["recordings"] = asyncio.run(recorded(appointment_id))
     except Exception as error:  # the reason goes to the test's assertion message
         report["failed"] = f"{type(error).__name__}: {str(error)[:300]}"
         print(json.dumps(report, ensure_ascii=False, default=str))

@@ -1,5 +1,6 @@
 """A video consult end to end in two headless Chromium windows, inside a network namespace
-that has only loopback: waiting room, admit, video both ways, chat, a dropped websocket that
+that has only loopback: waiting room, admit, video both ways, chat, a consented recording of
+both sides, a dropped websocket that
 reconnects while the call goes on, and the end. The browsers run in a child process
 (tests/support/consult_browser_run.py) on the embedded SQLite default."""
 
@@ -47,6 +48,12 @@ def test_a_video_consult_in_two_browsers(tmp_path: Path) -> None:
     assert report["doctor_sees"][0] > 0  # and the patient's, at the doctor
     assert report["phone_fits"]
     assert report["chat"]
+    assert "同意" in report["patient_asked"]  # the patient is asked, in plain words
+    assert "録画中" in report["recording_shown"]
+    assert report["recording_stopped"]
+    sides = sorted((r["side"], r["status"]) for r in report["recordings"])
+    assert sides == [("patient", "done"), ("staff", "done")]  # both cameras, each sealed
+    assert all(r["frames"] > 20 for r in report["recordings"])
     assert report["doctor_saw_reconnecting"]
     assert report["patient_rejoined"]
     assert report["ice_restarted"]
