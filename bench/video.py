@@ -22,6 +22,12 @@ echo is the cost of our measuring.
 The picture is a blocky texture panning 2 px a frame: harder to encode than a face in front of
 a wall, so the figure is on the safe side. Every wait is bounded; results go to
 ``bench/results/video.json``.
+
+**Consented recording** (``recording``): the same clients send the same load to a
+`video.recording.RecorderService`, which decodes it and re-encodes it as VP8/Opus WebM into a
+sealed file (`patient_portal.crypto.sealed_files`, a throwaway keyring in a temporary folder),
+nothing echoed. Figures per N as above, with the ratio to the codec baseline and to the bare
+echo: what a recorded side costs the server on top of a stream it merely passes back.
 """
 
 from __future__ import annotations
@@ -61,6 +67,8 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters  # noqa: E402
 from av import AudioFrame, VideoFrame  # noqa: E402
 from provenance import git_commit, package_version  # noqa: E402 - bench/provenance.py
 
+from patient_portal.crypto.keyring import parse_keyring  # noqa: E402
+from patient_portal.crypto.sealed_files import SealedWriter  # noqa: E402
 from video.precall import (  # noqa: E402
     PrecallService,
     PrecallSession,
@@ -69,6 +77,7 @@ from video.precall import (  # noqa: E402
     rtc_configuration,
     verdict,
 )
+from video.recording import RecorderService, RecorderSession, RecorderSettings  # noqa: E402
 
 RESULTS_FILE = BENCH_DIR / "results" / "video.json"
 SCRIPT = Path(__file__).resolve()
@@ -227,7 +236,12 @@ class Load:
 
 
 async def with_clients(
-    streams: int, answer: Callable[[str], Awaitable[str]], seconds: float, warmup: float
+    streams: int,
+    answer: Callable[[str], Awaitable[str]],
+    seconds: float,
+    warmup: float,
+    *,
+    echo: bool = True,
 ) -> Load:
     """Start the client process, answer its ``streams`` offers, measure this process's CPU."""
     child = await asyncio.create_subprocess_exec(
@@ -265,7 +279,8 @@ async def with_clients(
             except TimeoutError:
                 child.kill()
                 await child.wait()
-    _check(all(n > 0 for n in echoed["video_frames"]), "an echo did not reach its client")
+    if echo:
+        _check(all(n > 0 for n in echoed["video_frames"]), "an echo did not reach its client")
     return Load(cpu, wall, echoed["video_frames"])
 
 
@@ -338,6 +353,43 @@ async def bare_echo_streams(streams: int, seconds: float, warmup: float) -> dict
     return per_stream(load, streams)
 
 
+async def recording_streams(streams: int, seconds: float, warmup: float) -> dict[str, Any]:
+    """Server CPU while ``streams`` recorders write what the clients send into sealed files."""
+    import base64
+    import tempfile
+
+    key = base64.b64encode(os.urandom(32)).decode()
+    keyring = parse_keyring(
+        json.dumps({"active": "bench", "keys": {"bench": key}, "index_key": key})
+    )
+    service = RecorderService(RecorderSettings(max_sessions=streams, idle_seconds=SETUP_TIMEOUT))
+    sessions: list[RecorderSession] = []
+    with tempfile.TemporaryDirectory(prefix="tsunagu-bench-") as folder:
+
+        async def answer(offer: str) -> str:
+            sink = SealedWriter(Path(folder) / f"{len(sessions)}.sealed", keyring, "bench")
+            sessions.append(service.open(sink))
+            return await sessions[-1].answer(offer)
+
+        try:
+            load = await with_clients(streams, answer, seconds, warmup, echo=False)
+        finally:
+            summaries = [await s.stop() for s in sessions]
+            await service.close_all()
+        file_bytes = sum(p.stat().st_size for p in Path(folder).iterdir())  # noqa: ASYNC240
+    _check(all(s.video_frames > 0 and s.audio_frames > 0 for s in summaries), "nothing recorded")
+    # the clients hang up as the measurement ends, so a recorder may see that before its stop
+    _check(
+        all(s.reason in ("stopped", "disconnected") for s in summaries), "a recorder ended early"
+    )
+    recorded = sum(s.seconds for s in summaries)
+    return per_stream(load, streams) | {
+        "recorded_video_frames": [s.video_frames for s in summaries],
+        "dropped_video_frames": [s.dropped_frames for s in summaries],
+        "sealed_kbps": round(file_bytes * 8 / recorded / 1000) if recorded else 0,
+    }
+
+
 async def idle_cpu(seconds: float) -> float:
     """This process's CPU share with the event loop idle: the floor under every figure."""
     start = time.process_time()
@@ -353,11 +405,14 @@ async def measure_precall(args: argparse.Namespace) -> dict[str, Any]:
     runs = []
     for streams in args.streams:
         runs.append(await precall_streams(streams, args.seconds, args.warmup))
+    recordings = []
+    for streams in args.recording_streams:
+        recordings.append(await recording_streams(streams, args.seconds, args.warmup))
     base = baseline["cpu_ms_per_stream_second"]
-    for run in (bare, *runs):
+    for run in (bare, *runs, *recordings):
         run["ratio_to_codecs"] = round(run["cpu_ms_per_stream_second"] / base, 2)
         run["streams_per_core"] = round(1000 / run["cpu_ms_per_stream_second"], 1)
-    for run in runs:
+    for run in (*runs, *recordings):
         run["ratio_to_bare_echo"] = round(
             run["cpu_ms_per_stream_second"] / bare["cpu_ms_per_stream_second"], 2
         )
@@ -366,6 +421,7 @@ async def measure_precall(args: argparse.Namespace) -> dict[str, Any]:
         "idle_core_percent": round(idle * 100, 2),
         "bare_echo": bare,
         "runs": runs,
+        "recording": recordings,
     }
 
 
@@ -421,6 +477,9 @@ async def client(streams: int) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 2, 4], help="(1 2 4)")
+    parser.add_argument(
+        "--recording-streams", type=int, nargs="*", default=[1, 2], help="recorders (1 2)"
+    )
     parser.add_argument("--seconds", type=float, default=8.0, help="measured per N (8)")
     parser.add_argument("--warmup", type=float, default=2.0, help="after connecting (2)")
     parser.add_argument("--baseline-rounds", type=int, default=5, help="codec rounds (5)")
@@ -460,9 +519,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{'':22}{'streams':>8}{'ms CPU/stream-s':>17}{'% core/stream':>15}"
         f"{'× codecs':>10}{'× bare echo':>13}{'fps':>14}"
     )
-    for name, run in [("bare aiortc echo", precall["bare_echo"])] + [
-        ("pre-call check", run) for run in precall["runs"]
-    ]:
+    for name, run in (
+        [("bare aiortc echo", precall["bare_echo"])]
+        + [("pre-call check", run) for run in precall["runs"]]
+        + [("recording (sealed)", run) for run in precall["recording"]]
+    ):
         fps = "/".join(f"{f:.0f}" for f in run.get("frame_rate", []))
         print(
             f"{name:22}{run['streams']:>8}{run['cpu_ms_per_stream_second']:>17.1f}"
