@@ -1,5 +1,6 @@
 """A patient and a doctor on two server processes sharing Redis: signaling crosses workers,
-real aiortc peers connect media on loopback, a dropped websocket rejoins on the other worker.
+real aiortc peers connect media on loopback, a consented recording on one worker is stopped from
+the other, a dropped websocket rejoins on the other worker.
 
 Like the booking race, this always runs on PostgreSQL (the deployment with several processes).
 """
@@ -11,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -109,6 +111,59 @@ async def frames_from(arrived: asyncio.Queue[Any], count: int) -> int:
     return count
 
 
+async def record_across_workers(
+    patient: Side, doctor: Side, patients_server: str, appointment: str, bearer: str
+) -> None:
+    """The doctor (on the other worker) asks, the patient agrees, the patient's camera goes to
+    the recorder on the patient's worker; the doctor's stop must reach that recorder."""
+    await doctor.send(type="recording", action="request")
+    await patient.expect("recording", status="requested")
+    await patient.send(type="recording", action="consent")
+    on = await patient.expect("recording", status="on")
+    await doctor.expect("recording", status="on")
+    camera = RTCPeerConnection(rtc_configuration([]))
+    try:
+        camera.addTrack(VideoStreamTrack())
+        for transceiver in camera.getTransceivers():
+            transceiver.direction = "sendonly"
+        await camera.setLocalDescription(await camera.createOffer())
+        async with httpx.AsyncClient(timeout=15) as client:
+            answer = await client.post(
+                f"{patients_server}/api/v1/consults/{appointment}/recording",
+                json={"sdp": camera.localDescription.sdp, "segment": on["segment"]},
+                headers={"Authorization": f"Bearer {bearer}"},
+            )
+        assert answer.status_code == 201, answer.text
+        await camera.setRemoteDescription(RTCSessionDescription(answer.json()["sdp"], "answer"))
+        await asyncio.sleep(2)  # two seconds of camera into the recorder
+        await doctor.send(type="recording", action="stop")
+        await patient.expect("recording", status="off")
+        await asyncio.sleep(1)  # the camera keeps sending: only the stop may end the recording
+    finally:
+        await camera.close()
+
+
+async def recordings(database_url: str, appointment: str) -> list[tuple[str, str, bool]]:
+    """(status, end reason, frames recorded) of the appointment's recordings, once all ended."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    connection = await asyncpg.connect(database_url)
+    try:
+        async with asyncio.timeout(20):
+            while True:
+                rows = await connection.fetch(
+                    "SELECT status, end_reason, video_frames FROM video_consult_recording"
+                    " WHERE appointment_id = $1",
+                    uuid.UUID(appointment),
+                )
+                if rows and all(r["status"] != "recording" for r in rows):
+                    break
+                await asyncio.sleep(0.2)
+    finally:
+        await connection.close()
+    return [(r["status"], r["end_reason"], r["video_frames"] > 10) for r in rows]
+
+
 def test_patient_and_doctor_on_two_workers(
     two_servers: list[str],  # noqa: F811 - the fixture imported above
     environment: dict[str, str],
@@ -160,6 +215,11 @@ def test_patient_and_doctor_on_two_workers(
                         frames_from(to_patient, 10), frames_from(to_doctor, 10)
                     )
                     assert both == [10, 10]  # video both ways, peer to peer
+                    await record_across_workers(
+                        patient, doctor, first, appointment, seeded["patient_token"]
+                    )
+                    recorded = await recordings(environment["TSUNAGU_DATABASE_URL"], appointment)
+                    assert recorded == [("done", "stopped", True)]
                 finally:
                     await caller.close()
                     await callee.close()
