@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+from booking.models import Appointment
 from patient_portal import consults
 from patient_portal.crypto.keyring import current_keyring
 from patient_portal.crypto.sealed_files import SealedWriter, read_sealed
@@ -175,6 +176,21 @@ async def _switched_off(messages: AsyncIterator[dict[str, Any]], segment: int) -
         off = message.get("off")
         if isinstance(off, int) and off >= segment:
             return
+
+
+async def recorded_consults(clinic_id: str, patient_id: str) -> list[tuple[Appointment, int]]:
+    """The patient's consults at this clinic that were recorded (newest first), with how many
+    recordings each has: where the clinic finds them after the consult."""
+    counts: dict[str, int] = {}
+    appointments = {
+        str(a.id): a for a in await Appointment.filter(clinic_id=clinic_id, patient_id=patient_id)
+    }
+    for row in await ConsultRecording.filter(
+        clinic_id=clinic_id, appointment_id__in=list(appointments)
+    ):
+        counts[str(row.appointment_id)] = counts.get(str(row.appointment_id), 0) + 1
+    found = [(appointments[key], count) for key, count in counts.items()]
+    return sorted(found, key=lambda pair: pair[0].starts_at, reverse=True)
 
 
 def plaintext(root: Path, recording: ConsultRecording) -> Iterator[bytes]:

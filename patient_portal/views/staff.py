@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from booking.models import Clinic
+from patient_portal import recordings
 from patient_portal.accounts import service as accounts
 from patient_portal.auth import totp
 from patient_portal.auth.middleware import AuthContext, auth_of
 from patient_portal.auth.models import PrincipalKind
-from patient_portal.auth.policy import Action, Principal, Resource, Role
+from patient_portal.auth.policy import Action, Principal, Resource, Role, decide
 from patient_portal.auth.service import AuthError
 from patient_portal.auth.sessions import SessionData
 from patient_portal.problems import Text
@@ -190,7 +193,21 @@ async def patient_detail(request: Request) -> Response:
     await authorize(request, principal, Action.PATIENT_READ, resource)
     assert patient is not None  # noqa: S101 - authorize() refused a missing patient
     await record(request, principal, "patient.read", resource)
-    return page(request, "staff/patient.html", {"patient": accounts.view_of(patient)})
+    recorded = (
+        await recordings.recorded_consults(principal.clinic_id, patient_id)
+        if decide(principal, Action.RECORDING_READ, resource)
+        else []
+    )
+    clinic = await Clinic.get_or_none(id=principal.clinic_id) if recorded else None
+    return page(
+        request,
+        "staff/patient.html",
+        {
+            "patient": accounts.view_of(patient),
+            "recorded": recorded,
+            "zone": ZoneInfo(clinic.time_zone) if clinic else UTC,
+        },
+    )
 
 
 def _clinic(principal: Principal) -> Resource:

@@ -220,6 +220,9 @@ def test_a_consult_is_recorded_only_with_everyones_consent_and_shown_to_the_clin
     assert listing.status_code == 200
     assert f"/staff/recordings/{row.id}.webm" in listing.text
     assert listing.text.count("data-consent=") == 3
+    # ... and finds it from the patient's page after the consult.
+    recordings_link = f'href="/staff/appointments/{appointment_id}/recordings"'
+    assert recordings_link in browser.get(f"/staff/patients/{world.patient_a}").text
     video = browser.get(f"/staff/recordings/{row.id}.webm")
     assert video.status_code == 200
     assert video.headers["content-type"] == "video/webm"
@@ -235,6 +238,9 @@ def test_a_consult_is_recorded_only_with_everyones_consent_and_shown_to_the_clin
     sign_in_staff(browser, world.receptionist_a, clock)
     assert browser.get(f"/staff/recordings/{row.id}.webm").status_code == 403
     assert browser.get(f"/staff/appointments/{appointment_id}/recordings").status_code == 403
+    reception_view = browser.get(f"/staff/patients/{world.patient_a}")
+    assert reception_view.status_code == 200
+    assert recordings_link not in reception_view.text
     clock.advance(seconds=30)
     sign_in_staff(browser, world.doctor_b, clock)
     assert browser.get(f"/staff/recordings/{row.id}.webm").status_code == 404
