@@ -133,6 +133,7 @@ def create_app(
             )
             recordings = Recordings(recorder, pubsub, settings.recordings_path, clock)
             stack.push_async_callback(recordings.close)
+            await recordings.mark_interrupted()
             app.state.recordings = recordings
             logger.info("portal ready (database: %s)", settings.database.backend.value)
             yield

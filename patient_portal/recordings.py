@@ -26,7 +26,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -162,6 +162,15 @@ class Recordings:
             summary.seconds,
             summary.video_frames,
             summary.dropped_frames,
+        )
+
+    async def mark_interrupted(self) -> int:
+        """Recordings still marked as running long after any recorder would have stopped (their
+        process died): mark them failed, readable up to their last whole chunk. At start-up."""
+        limit = timedelta(seconds=self.service.settings.max_seconds) + timedelta(minutes=5)
+        before = self.clock().astimezone(UTC) - limit
+        return await ConsultRecording.filter(status="recording", started_at__lt=before).update(
+            status="failed", end_reason="interrupted"
         )
 
     async def close(self) -> None:

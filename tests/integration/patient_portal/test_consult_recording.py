@@ -304,3 +304,39 @@ def test_a_damaged_recording_file_gets_a_clear_page_not_an_error(
     path.write_bytes(MAGIC + b"\0\0\0\x02{}")
     assert browser.get(f"/staff/recordings/{recording_id}.webm").status_code == 410
     assert browser.get("/staff/recordings/not-a-uuid.webm").status_code == 404
+
+
+def test_recordings_left_running_by_a_dead_process_are_marked_at_start_up(
+    world: World, settings: Settings, clock: FakeClock
+) -> None:
+    from datetime import timedelta
+
+    from patient_portal.pubsub import InMemoryPubSub
+    from patient_portal.recordings import Recordings
+    from video.recording import RecorderService, RecorderSettings
+
+    async def run() -> dict[str, tuple[str, str | None]]:
+        async with database(settings, global_fallback=False):
+            rows = {}
+            for name, age in (("long gone", timedelta(hours=3)), ("running", timedelta(0))):
+                row = await ConsultRecording.create(
+                    appointment_id=world.appointment_b,
+                    clinic_id=world.clinic_b,
+                    participant="patient:x",
+                    segment=1,
+                    started_at=clock.now - age,
+                )
+                rows[name] = str(row.id)
+            service = RecorderService(RecorderSettings(max_seconds=3600))
+            recordings = Recordings(service, InMemoryPubSub(), settings.recordings_path, clock)
+            assert await recordings.mark_interrupted() == 1
+            return {
+                name: (row.status, row.end_reason)
+                for name, key in rows.items()
+                if (row := await ConsultRecording.get(id=key))
+            }
+
+    assert run_sync(run()) == {
+        "long gone": ("failed", "interrupted"),
+        "running": ("recording", None),  # may belong to a recorder of another worker
+    }
