@@ -77,6 +77,7 @@ __all__ = [
     "Thresholds",
     "Verdict",
     "configure_ice",
+    "parse_offer",
     "rtc_configuration",
     "verdict",
 ]
@@ -108,6 +109,23 @@ class InvalidOffer(PrecallError):
 
 class SessionClosed(PrecallError):
     """The session is closed or has already answered."""
+
+
+def parse_offer(offer_sdp: str) -> SessionDescription:
+    """An offer a server peer may take: at most `MAX_OFFER_BYTES`, valid SDP, at most
+    `MAX_MEDIA_SECTIONS` media sections, some audio or video; `InvalidOffer` otherwise.
+    Bounds the work one request can cause before aiortc sees it."""
+    if len(offer_sdp.encode("utf-8", "replace")) > MAX_OFFER_BYTES:
+        raise InvalidOffer("the offer is too large")
+    try:
+        parsed = SessionDescription.parse(offer_sdp)
+    except Exception as error:  # aiortc's parser also asserts and raises StopIteration
+        raise InvalidOffer("the offer is not valid SDP") from error
+    if len(parsed.media) > MAX_MEDIA_SECTIONS:
+        raise InvalidOffer(f"the offer has more than {MAX_MEDIA_SECTIONS} media sections")
+    if not any(media.kind in ("audio", "video") for media in parsed.media):
+        raise InvalidOffer("the offer has no audio or video")
+    return parsed
 
 
 # --- ICE configuration ---------------------------------------------------------------------------
@@ -522,20 +540,11 @@ class PrecallSession:
         if self._closed or self._answered:
             raise SessionClosed("this pre-call session is closed or has already answered")
         self._answered = True
-        if len(offer_sdp.encode()) > MAX_OFFER_BYTES:
-            await self.close()
-            raise InvalidOffer("the offer is too large")
         try:
-            parsed = SessionDescription.parse(offer_sdp)
-        except Exception as error:  # aiortc's parser also asserts and raises StopIteration
+            parsed = parse_offer(offer_sdp)
+        except InvalidOffer:
             await self.close()
-            raise InvalidOffer("the offer is not valid SDP") from error
-        if len(parsed.media) > MAX_MEDIA_SECTIONS:
-            await self.close()
-            raise InvalidOffer(f"the offer has more than {MAX_MEDIA_SECTIONS} media sections")
-        if not any(media.kind in self._frames for media in parsed.media):
-            await self.close()
-            raise InvalidOffer("the offer has no audio or video")
+            raise
         retransmission_types = {
             codec.payloadType
             for media in parsed.media

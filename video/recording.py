@@ -41,13 +41,13 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 from av import AudioFrame, VideoFrame
 
-from video.precall import CLOSE_TIMEOUT, MAX_MEDIA_SECTIONS, MAX_OFFER_BYTES, rtc_configuration
+from video.precall import CLOSE_TIMEOUT, InvalidOffer, parse_offer, rtc_configuration
 from video.turn import IceServer
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "InvalidOffer",
+    "InvalidOffer",  # the pre-call check's: an offer no server peer takes
     "RecorderBusy",
     "RecorderService",
     "RecorderSession",
@@ -69,10 +69,6 @@ class RecorderBusy(RecordingError):
     """All recorder slots of this process are taken."""
 
 
-class InvalidOffer(RecordingError):
-    """The offer cannot be answered (malformed, too large, no audio or video to receive)."""
-
-
 class RecordingSink(Protocol):
     """Where the WebM bytes go, in order. ``close`` is called once, after the last ``write``."""
 
@@ -90,6 +86,7 @@ class RecorderSettings:
     max_seconds: float = 3 * 3600.0
     idle_seconds: float = 20.0
     connect_timeout: float = 15.0
+    answer_timeout: float = 10.0  # gathering (STUN/TURN allocations) + answering
     video_bitrate: int = 600_000
     max_width: int = 1280
     max_height: int = 720
@@ -270,19 +267,21 @@ class RecorderSession:
         """The server's complete answer (every candidate in it) to the browser's offer."""
         if self._pc is not None or self._stopping is not None:
             raise RecordingError("this session has already answered")
-        if len(offer_sdp.encode("utf-8", "replace")) > MAX_OFFER_BYTES:
-            raise InvalidOffer("the offer is too large")
-        if offer_sdp.count("\nm=") > MAX_MEDIA_SECTIONS:
-            raise InvalidOffer("the offer has too many media sections")
+        try:
+            parse_offer(offer_sdp)
+        except InvalidOffer:
+            await self.stop("failed")
+            raise
         pc = RTCPeerConnection(rtc_configuration(self.settings.ice_servers))
         self._pc = pc
         tracks: list[MediaStreamTrack] = []
         pc.on("track", tracks.append)
         try:
-            await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
-            for transceiver in pc.getTransceivers():
-                transceiver.direction = "recvonly"  # nothing is sent back
-            await pc.setLocalDescription(await pc.createAnswer())
+            async with asyncio.timeout(self.settings.answer_timeout):
+                await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+                for transceiver in pc.getTransceivers():
+                    transceiver.direction = "recvonly"  # nothing is sent back
+                await pc.setLocalDescription(await pc.createAnswer())
         except Exception as error:  # aiortc raises ValueError and friends for bad SDP
             await self.stop("failed")
             raise InvalidOffer(f"the offer cannot be answered: {type(error).__name__}") from None

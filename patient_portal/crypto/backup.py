@@ -65,6 +65,7 @@ from tortoise.transactions import in_transaction
 
 from patient_portal.crypto.keyring import NONCE_BYTES, Keyring
 from patient_portal.crypto.rotation import placeholders, quote
+from patient_portal.crypto.sealed_files import chunk_aad, open_chunk
 
 MAGIC: Final = b"TSUNAGU-BACKUP\n"
 FORMAT: Final = 1
@@ -72,7 +73,6 @@ CHUNK_SIZE: Final = 1 << 20
 MAX_HEADER: Final = 1 << 20
 MIGRATIONS_TABLE: Final = "tortoise_migrations"
 _LENGTH = struct.Struct(">I")
-_CHUNK_AAD = struct.Struct(">QB")
 _READ_BATCH = 1000
 _WRITE_BATCH = 500
 
@@ -226,7 +226,7 @@ def _wrap_aad(key_id: str) -> bytes:
 
 
 def _chunk_aad(header_digest: bytes, index: int, final: bool) -> bytes:
-    return MAGIC + header_digest + _CHUNK_AAD.pack(index, 1 if final else 0)
+    return chunk_aad(MAGIC, header_digest, index, final)
 
 
 class _Sealer:
@@ -352,13 +352,10 @@ def _plaintext(
 
 
 def _open_chunk(aead: AESGCM, digest: bytes, index: int, frame: bytes) -> tuple[bytes, bool]:
-    nonce, sealed = frame[:NONCE_BYTES], frame[NONCE_BYTES:]
-    for final in (False, True):
-        try:
-            return aead.decrypt(nonce, sealed, _chunk_aad(digest, index, final)), final
-        except InvalidTag:
-            continue
-    raise BackupError(f"the backup failed its integrity check at chunk {index}")
+    opened = open_chunk(aead, MAGIC, digest, index, frame)
+    if opened is None:
+        raise BackupError(f"the backup failed its integrity check at chunk {index}")
+    return opened
 
 
 def _records(

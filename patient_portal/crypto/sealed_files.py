@@ -54,8 +54,24 @@ def _key_aad(context: str, key_id: str) -> bytes:
     return MAGIC + b"data key\x00" + key_id.encode("ascii") + b"\x00" + context.encode("utf-8")
 
 
-def _chunk_aad(digest: bytes, index: int, final: bool) -> bytes:
-    return MAGIC + digest + _CHUNK.pack(index, 1 if final else 0)
+def chunk_aad(magic: bytes, digest: bytes, index: int, final: bool) -> bytes:
+    """What a chunk's seal binds it to: the file's kind, its header, its place, whether last.
+    Shared with database backups (patient_portal/crypto/backup.py), which chunk the same way."""
+    return magic + digest + _CHUNK.pack(index, 1 if final else 0)
+
+
+def open_chunk(
+    aead: AESGCM, magic: bytes, digest: bytes, index: int, frame: bytes
+) -> tuple[bytes, bool] | None:
+    """A chunk frame (nonce + ciphertext) → (plaintext, is it the last), or None if it fails
+    its check in that place."""
+    nonce, sealed = frame[:NONCE_BYTES], frame[NONCE_BYTES:]
+    for final in (False, True):
+        try:
+            return aead.decrypt(nonce, sealed, chunk_aad(magic, digest, index, final)), final
+        except InvalidTag:
+            continue
+    return None
 
 
 class SealedWriter:
@@ -125,7 +141,8 @@ class SealedWriter:
 
     def _seal(self, plaintext: bytes, *, final: bool) -> None:
         nonce = secrets.token_bytes(NONCE_BYTES)
-        sealed = self._aead.encrypt(nonce, plaintext, _chunk_aad(self._digest, self._index, final))
+        aad = chunk_aad(MAGIC, self._digest, self._index, final)
+        sealed = self._aead.encrypt(nonce, plaintext, aad)
         self._file.write(_LENGTH.pack(NONCE_BYTES + len(sealed)) + nonce + sealed)
         self.size += _LENGTH.size + NONCE_BYTES + len(sealed)
         self._index += 1
@@ -194,7 +211,10 @@ def read_sealed(
                 if partial:
                     return
                 raise SealedFileError("the sealed file is cut short (its end is missing)")
-            plaintext, final = _open_chunk(aead, digest, index, frame)
+            opened = open_chunk(aead, MAGIC, digest, index, frame)
+            if opened is None:
+                raise SealedFileError(f"the sealed file is damaged at chunk {index}")
+            plaintext, final = opened
             if plaintext:
                 yield plaintext
             index += 1
@@ -202,13 +222,3 @@ def read_sealed(
                 break
         if handle.read(1):
             raise SealedFileError("the sealed file has data after its end")
-
-
-def _open_chunk(aead: AESGCM, digest: bytes, index: int, frame: bytes) -> tuple[bytes, bool]:
-    nonce, sealed = frame[:NONCE_BYTES], frame[NONCE_BYTES:]
-    for final in (False, True):
-        try:
-            return aead.decrypt(nonce, sealed, _chunk_aad(digest, index, final)), final
-        except InvalidTag:
-            continue
-    raise SealedFileError(f"the sealed file failed its integrity check at chunk {index}")
