@@ -7,6 +7,7 @@ and store, and say which clinics a patient belongs to so the policy can decide.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
@@ -75,6 +76,15 @@ def parse_id(value: str) -> uuid.UUID | None:
 async def find_patient(patient_id: str) -> Patient | None:
     key = parse_id(patient_id)
     return await Patient.get_or_none(id=key) if key else None
+
+
+async def find_patients(patient_ids: Iterable[str]) -> dict[str, Patient]:
+    """Id → patient for those of ``patient_ids`` that exist, in one query (ids that are not
+    record ids, or of nobody, are left out)."""
+    keys = {key for key in map(parse_id, patient_ids) if key is not None}
+    if not keys:
+        return {}
+    return {str(row.id): row for row in await Patient.filter(id__in=keys)}
 
 
 async def clinics_of(patient_id: str) -> frozenset[str]:

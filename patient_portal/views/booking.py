@@ -1,15 +1,23 @@
-"""Booking pages: a clinic's menus, free slots, hold → confirm, my appointments, the day list."""
+"""Booking pages: a clinic's menus, free slots, hold → confirm, my appointments, the day list
+(受付一覧) and the event stream that keeps it current."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+import anyio
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Send
 
 from booking import eligibility, waitlist
 from booking import service as booking
@@ -25,12 +33,16 @@ from patient_portal.appointment_messages import (
     schedule_messages,
 )
 from patient_portal.auth.middleware import auth_of
+from patient_portal.auth.models import PrincipalKind
 from patient_portal.auth.policy import Action, Principal, Resource
+from patient_portal.auth.sessions import LIFETIMES
 from patient_portal.problems import Text
+from patient_portal.pubsub import Message, PubSub
 from patient_portal.templating import request_locale
 from patient_portal.views.common import (
     authorize,
     form_of,
+    identity,
     message,
     page,
     record,
@@ -39,6 +51,8 @@ from patient_portal.views.common import (
     safe_next,
 )
 from patient_portal.waitlist_jobs import seat_freed, watch_hold
+
+logger = logging.getLogger(__name__)
 
 DAYS_SHOWN = 7
 
@@ -305,6 +319,7 @@ async def confirm(request: Request) -> Response:
         context["error"] = message(request, booking_text(error))
         return page(request, "booking/confirm.html", context, status=error.status)
     await record(request, principal, "appointment.book", appointment_resource(booked))
+    await tell_reception(request, booked)
     await waitlist.mark_booked(str(booked.id), now=clock(request))
     await schedule_messages(request.app.state.jobs, booked, CONFIRMED, now=clock(request))
     return redirect("/appointments")
@@ -373,17 +388,25 @@ async def cancel(request: Request) -> Response:
     except BookingRefused as error:
         return refusal(request, error, back="/appointments")
     await record(request, principal, "appointment.cancel", appointment_resource(appointment))
+    await tell_reception(request, appointment)
     await after_cancel(request, appointment)
     return redirect("/appointments")
 
 
-async def schedule(request: Request) -> Response:
-    """The reception list of a day (受付一覧)."""
+async def _schedule_reader(request: Request) -> tuple[Principal, Resource]:
+    """The signed-in staff member allowed to read their own clinic's reception list."""
     principal = require(request, "staff")
     clinic_resource = Resource(
         "clinic", principal.clinic_id, clinic_ids=frozenset({principal.clinic_id})
     )
     await authorize(request, principal, Action.SCHEDULE_READ, clinic_resource)
+    return principal, clinic_resource
+
+
+async def _schedule_day(
+    request: Request, principal: Principal, clinic_resource: Resource, view: str
+) -> dict[str, Any]:
+    """The reception list of the requested day, read (and audited) for the page or its rows."""
     clinic = await Clinic.get(id=principal.clinic_id)
     zone = ZoneInfo(clinic.time_zone)
     today = clock(request).astimezone(zone).date()
@@ -392,27 +415,191 @@ async def schedule(request: Request) -> Response:
     except ValueError:
         day = today
     rows = await booking.clinic_day(principal.clinic_id, day, zone)
-    patients = {
-        str(p.id): p
-        for p in [await accounts.find_patient(str(a.patient_id)) for a in rows if a.patient_id]
-        if p is not None
-    }
-    await record(request, principal, "schedule.read", clinic_resource, detail={"rows": len(rows)})
-    return page(
+    patients = await accounts.find_patients(str(a.patient_id) for a in rows if a.patient_id)
+    await record(
         request,
-        "booking/schedule.html",
-        {
-            "day": day,
-            "previous": day - timedelta(days=1),
-            "next": day + timedelta(days=1),
-            "rows": rows,
-            "patients": {k: accounts.view_of(v) for k, v in patients.items()},
-            "zone": zone,
-            "locale": request_locale(request),
-            "transitions": booking.STAFF_TRANSITIONS,
-            "waiting": await consults.waiting_patients([str(a.id) for a in rows]),
-        },
+        principal,
+        "schedule.read",
+        clinic_resource,
+        detail={"view": view, "day": day.isoformat(), "rows": len(rows)},
     )
+    return {
+        "day": day,
+        "rows": rows,
+        "patients": {k: accounts.view_of(v) for k, v in patients.items()},
+        "zone": zone,
+        "locale": request_locale(request),
+        "transitions": booking.STAFF_TRANSITIONS,
+        "waiting": await consults.waiting_patients([str(a.id) for a in rows]),
+    }
+
+
+async def schedule(request: Request) -> Response:
+    """The reception list of a day (受付一覧). With JavaScript it keeps itself current
+    (reception.js: the event stream below, then its rows again); without, a reload does."""
+    principal, clinic_resource = await _schedule_reader(request)
+    context = await _schedule_day(request, principal, clinic_resource, "reception")
+    day: date = context["day"]
+    context.update(
+        previous=day - timedelta(days=1),
+        next=day + timedelta(days=1),
+        pause_after=int((LIFETIMES[PrincipalKind.STAFF].idle - LIVE_PAUSE_MARGIN).total_seconds()),
+    )
+    return page(request, "booking/schedule.html", context)
+
+
+async def schedule_rows(request: Request) -> Response:
+    """The list's rows alone (its ``<tbody>``), which reception.js fetches after a change."""
+    principal, clinic_resource = await _schedule_reader(request)
+    context = await _schedule_day(request, principal, clinic_resource, "reception.rows")
+    response = page(request, "booking/_schedule_rows.html", context)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# --- the reception list, live: server-sent events (text/event-stream) --------------------------
+
+# A comment this often keeps proxies from closing a quiet stream, and checks the caller is still
+# signed in. After STREAM_SECONDS the stream ends and the browser reconnects by itself, so that
+# no stream holds a server's restart for long. Tests shorten both.
+HEARTBEAT_SECONDS = 15.0
+STREAM_SECONDS = 300.0
+RETRY_MILLISECONDS: Final = 3000
+# The page stops listening this long before an idle staff session would end: refreshing on
+# every change must not keep a shared PC signed in for nobody (any key or click resumes it).
+LIVE_PAUSE_MARGIN: Final = timedelta(minutes=5)
+
+
+def _event(name: str, data: dict[str, str]) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+async def _next_message(messages: AsyncIterator[Message]) -> Message | None:
+    return await anext(messages, None)
+
+
+async def reception_stream(
+    pubsub: PubSub,
+    channel: str,
+    still_allowed: Callable[[], Awaitable[bool]],
+    *,
+    heartbeat: float,
+    lifetime: float,
+) -> AsyncGenerator[str, None]:
+    """The text of a reception list's event stream: ``ready`` once subscribed to ``channel``,
+    then ``change`` with only the appointment id for each of its messages, a comment every
+    ``heartbeat`` seconds, and ``bye`` after ``lifetime`` seconds. It ends early when
+    ``still_allowed()`` (asked at each heartbeat) is false or the subscription fails. The
+    caller must close it (``aclose``) if it stops iterating early: that unsubscribes."""
+    loop = asyncio.get_running_loop()
+    closes_at = loop.time() + lifetime
+    check_at = loop.time() + heartbeat
+    subscription = pubsub.subscribe(channel)
+    try:
+        messages = await subscription.__aenter__()
+    except Exception as error:  # the broker's own errors: the browser retries
+        logger.warning("reception: cannot subscribe (%s)", type(error).__name__)
+        return
+    waiting: asyncio.Task[Message | None] | None = None
+    try:
+        yield f"retry: {RETRY_MILLISECONDS}\n" + _event("ready", {})
+        while True:
+            if loop.time() >= closes_at:
+                yield _event("bye", {})
+                return
+            if loop.time() >= check_at:
+                if not await still_allowed():
+                    return
+                yield ": still here\n\n"
+                check_at = loop.time() + heartbeat
+            if waiting is None:
+                waiting = asyncio.create_task(_next_message(messages), name="reception-next")
+            done, _ = await asyncio.wait({waiting}, timeout=min(check_at, closes_at) - loop.time())
+            if waiting in done:
+                finished, waiting = waiting, None
+                try:
+                    message = finished.result()
+                except Exception as error:  # the broker went away: the browser reconnects
+                    logger.warning("reception: the subscription failed (%s)", type(error).__name__)
+                    return
+                if message is None:
+                    return
+                appointment = message.get("appointment")
+                changed = {"appointment": appointment[:64]} if isinstance(appointment, str) else {}
+                yield _event("change", changed)
+    finally:
+        with anyio.CancelScope(shield=True):
+            if waiting is not None:
+                waiting.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await waiting
+            await subscription.__aexit__(None, None, None)
+
+
+class EventStream(StreamingResponse):
+    """A ``text/event-stream`` response that always closes its generator when the response
+    ends — the client went away, the server cancelled it, or the stream finished."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, events: AsyncGenerator[str, None]) -> None:
+        super().__init__(events, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        self.events = events
+
+    async def stream_response(self, send: Send) -> None:
+        try:
+            await super().stream_response(send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.events.aclose()
+
+
+def _still_signed_in(request: Request, principal: Principal) -> Callable[[], Awaitable[bool]]:
+    """Whether the stream's caller is still signed in as ``principal`` — asked without touching
+    the session, so an open stream does not keep an idle session alive by itself."""
+    context = auth_of(request)
+    who = identity(request)
+    scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
+
+    async def check() -> bool:
+        if context.session is None:
+            again = await who.resolve(None, bearer.strip() if scheme.lower() == "bearer" else None)
+            return again.principal == principal
+        live = await who.sessions.active(PrincipalKind.STAFF, principal.id)
+        if all(session.id != context.session.id for session in live):
+            return False
+        return await who.principal(PrincipalKind.STAFF, principal.id) == principal
+
+    return check
+
+
+async def reception_events(request: Request) -> Response:
+    """Tells an open reception list that something of its clinic changed (a consult room, a
+    status, a booking or a cancellation): server-sent events, no patient data."""
+    principal, _ = await _schedule_reader(request)
+    events = reception_stream(
+        request.app.state.pubsub,
+        consults.reception_channel(principal.clinic_id),
+        _still_signed_in(request, principal),
+        heartbeat=HEARTBEAT_SECONDS,
+        lifetime=STREAM_SECONDS,
+    )
+    return EventStream(events)
+
+
+async def tell_reception(request: Request, *appointments: Appointment) -> None:
+    """Let the clinic's open reception lists know these appointments changed. Best effort: the
+    change is stored already, and a list that misses it shows it at the next change or reload."""
+    for appointment in appointments:
+        clinic_id = str(appointment.clinic_id)  # type: ignore[attr-defined]
+        try:
+            await request.app.state.pubsub.publish(
+                consults.reception_channel(clinic_id), {"appointment": str(appointment.id)}
+            )
+        except Exception as error:  # the broker's own errors must not fail a stored change
+            logger.warning(
+                "reception: not told of appointment %s (%s)", appointment.id, type(error).__name__
+            )
 
 
 async def set_status(request: Request) -> Response:
@@ -441,6 +628,7 @@ async def set_status(request: Request) -> Response:
     await record(
         request, principal, "appointment.status", resource, detail={"status": status.value}
     )
+    await tell_reception(request, appointment)
     local_day = appointment.starts_at.astimezone(ZoneInfo((await appointment.clinic).time_zone))
     back = f"/staff/schedule?day={local_day.date().isoformat()}"
     after = safe_next(form.get("next"), back)
@@ -473,6 +661,7 @@ async def reschedule(request: Request) -> Response:
     except BookingRefused as error:
         return refusal(request, error, back=here, clinic=clinic)
     await record(request, principal, "appointment.reschedule", appointment_resource(moved))
+    await tell_reception(request, appointment, moved)
     await schedule_messages(request.app.state.jobs, moved, CHANGED, now=clock(request))
     return redirect("/appointments")
 
@@ -537,6 +726,7 @@ async def staff_book(request: Request) -> Response:
             return refusal(request, error, back=here, clinic=clinic)
         action = "appointment.overbook" if overbook else "appointment.book"
         await record(request, principal, action, appointment_resource(booked))
+        await tell_reception(request, booked)
         await schedule_messages(request.app.state.jobs, booked, CONFIRMED, now=clock(request))
         day = booked.starts_at.astimezone(ZoneInfo(clinic.time_zone)).date().isoformat()
         return redirect(f"/staff/schedule?day={day}")
@@ -569,6 +759,8 @@ routes = [
     Route("/appointments/{appointment_id}/calendar.ics", calendar_file, methods=["GET"]),
     Route("/appointments/{appointment_id}/reschedule", reschedule, methods=["GET", "POST"]),
     Route("/staff/schedule", schedule, methods=["GET"]),
+    Route("/staff/schedule/rows", schedule_rows, methods=["GET"]),
+    Route("/staff/schedule/events", reception_events, methods=["GET"]),
     Route("/staff/appointments/{appointment_id}/status", set_status, methods=["POST"]),
     Route("/staff/patients/{patient_id}/book", staff_book, methods=["GET", "POST"]),
 ]
