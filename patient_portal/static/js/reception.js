@@ -31,7 +31,7 @@
     updated: null,
     refreshes: 0,
   };
-  window.tsunaguReception = state; // for tests and support: read-only use, please
+  window.tsunaguReception = state; // for tests and support
 
   function say(text) {
     status.textContent = text || "";
