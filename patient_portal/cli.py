@@ -106,6 +106,9 @@ def _settings() -> Settings:
 
 # Libraries that log SQL with its parameters (patient data) at DEBUG: never below INFO.
 QUIET_LOGGERS = ("tortoise", "tortoise.db_client", "aiosqlite", "asyncpg", "arq.jobs")
+# Open event streams (the reception list) and websockets get this long to finish on shutdown;
+# browsers reconnect to the next process by themselves.
+SHUTDOWN_GRACE_SECONDS = 10
 
 
 def configure_logging(level: str) -> None:
@@ -157,6 +160,7 @@ def _run_server(settings: Settings, *, demo: bool = False) -> None:
             workers=settings.workers,
             proxy_headers=True,
             log_level=settings.log_level.lower(),
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
         )
         return
     from patient_portal.app import create_app
@@ -167,6 +171,7 @@ def _run_server(settings: Settings, *, demo: bool = False) -> None:
         port=settings.port,
         proxy_headers=True,
         log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
 
 

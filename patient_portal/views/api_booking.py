@@ -23,7 +23,13 @@ from patient_portal.appointment_messages import (
 )
 from patient_portal.auth.policy import Action, Resource
 from patient_portal.problems import CONFLICT, NOT_FOUND, VALIDATION, Problem, Text, for_status
-from patient_portal.views.booking import after_cancel, appointment_resource, clock, hold_time
+from patient_portal.views.booking import (
+    after_cancel,
+    appointment_resource,
+    clock,
+    hold_time,
+    tell_reception,
+)
 from patient_portal.views.common import authorize, record, require
 from patient_portal.waitlist_jobs import watch_hold
 
@@ -305,6 +311,7 @@ async def post_confirm(request: Request, body: ConfirmIn) -> AppointmentOut:
     await record(request, principal, "appointment.book", appointment_resource(booked))
     await waitlist.mark_booked(str(booked.id), now=clock(request))
     await schedule_messages(request.app.state.jobs, booked, CONFIRMED, now=clock(request))
+    await tell_reception(request, booked)
     return _out(booked, (await booked.clinic).slug)
 
 
@@ -324,6 +331,7 @@ async def post_cancel(request: Request) -> AppointmentOut:
         raise _problem(error) from None
     await record(request, principal, "appointment.cancel", appointment_resource(cancelled))
     await after_cancel(request, cancelled)
+    await tell_reception(request, cancelled)
     return _out(cancelled, (await cancelled.clinic).slug)
 
 
@@ -350,6 +358,7 @@ async def post_reschedule(request: Request, body: RescheduleIn) -> AppointmentOu
         raise _problem(error) from None
     await record(request, principal, "appointment.reschedule", appointment_resource(moved))
     await schedule_messages(request.app.state.jobs, moved, CHANGED, now=clock(request))
+    await tell_reception(request, appointment, moved)
     return _out(moved, (await moved.clinic).slug)
 
 

@@ -3,28 +3,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Final
+from typing import Any
 from zoneinfo import ZoneInfo
 
-import anyio
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Send
 
 from booking import eligibility, waitlist
 from booking import service as booking
 from booking.calendar import appointment_ics
 from booking.errors import BookingRefused, SlotUnavailable
 from booking.models import Appointment, AppointmentStatus, Clinic
-from patient_portal import appointment_links, consults, questionnaire_gate
+from patient_portal import appointment_links, consults, questionnaire_gate, reception
 from patient_portal.accounts import service as accounts
 from patient_portal.appointment_messages import (
     CANCELLED,
@@ -37,7 +32,6 @@ from patient_portal.auth.models import PrincipalKind
 from patient_portal.auth.policy import Action, Principal, Resource
 from patient_portal.auth.sessions import LIFETIMES
 from patient_portal.problems import Text
-from patient_portal.pubsub import Message, PubSub
 from patient_portal.templating import request_locale
 from patient_portal.views.common import (
     authorize,
@@ -443,7 +437,9 @@ async def schedule(request: Request) -> Response:
     context.update(
         previous=day - timedelta(days=1),
         next=day + timedelta(days=1),
-        pause_after=int((LIFETIMES[PrincipalKind.STAFF].idle - LIVE_PAUSE_MARGIN).total_seconds()),
+        pause_after=int(
+            (LIFETIMES[PrincipalKind.STAFF].idle - reception.LIVE_PAUSE_MARGIN).total_seconds()
+        ),
     )
     return page(request, "booking/schedule.html", context)
 
@@ -455,103 +451,6 @@ async def schedule_rows(request: Request) -> Response:
     response = page(request, "booking/_schedule_rows.html", context)
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-# --- the reception list, live: server-sent events (text/event-stream) --------------------------
-
-# A comment this often keeps proxies from closing a quiet stream, and checks the caller is still
-# signed in. After STREAM_SECONDS the stream ends and the browser reconnects by itself, so that
-# no stream holds a server's restart for long. Tests shorten both.
-HEARTBEAT_SECONDS = 15.0
-STREAM_SECONDS = 300.0
-RETRY_MILLISECONDS: Final = 3000
-# The page stops listening this long before an idle staff session would end: refreshing on
-# every change must not keep a shared PC signed in for nobody (any key or click resumes it).
-LIVE_PAUSE_MARGIN: Final = timedelta(minutes=5)
-
-
-def _event(name: str, data: dict[str, str]) -> str:
-    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
-
-
-async def _next_message(messages: AsyncIterator[Message]) -> Message | None:
-    return await anext(messages, None)
-
-
-async def reception_stream(
-    pubsub: PubSub,
-    channel: str,
-    still_allowed: Callable[[], Awaitable[bool]],
-    *,
-    heartbeat: float,
-    lifetime: float,
-) -> AsyncGenerator[str, None]:
-    """The text of a reception list's event stream: ``ready`` once subscribed to ``channel``,
-    then ``change`` with only the appointment id for each of its messages, a comment every
-    ``heartbeat`` seconds, and ``bye`` after ``lifetime`` seconds. It ends early when
-    ``still_allowed()`` (asked at each heartbeat) is false or the subscription fails. The
-    caller must close it (``aclose``) if it stops iterating early: that unsubscribes."""
-    loop = asyncio.get_running_loop()
-    closes_at = loop.time() + lifetime
-    check_at = loop.time() + heartbeat
-    subscription = pubsub.subscribe(channel)
-    try:
-        messages = await subscription.__aenter__()
-    except Exception as error:  # the broker's own errors: the browser retries
-        logger.warning("reception: cannot subscribe (%s)", type(error).__name__)
-        return
-    waiting: asyncio.Task[Message | None] | None = None
-    try:
-        yield f"retry: {RETRY_MILLISECONDS}\n" + _event("ready", {})
-        while True:
-            if loop.time() >= closes_at:
-                yield _event("bye", {})
-                return
-            if loop.time() >= check_at:
-                if not await still_allowed():
-                    return
-                yield ": still here\n\n"
-                check_at = loop.time() + heartbeat
-            if waiting is None:
-                waiting = asyncio.create_task(_next_message(messages), name="reception-next")
-            done, _ = await asyncio.wait({waiting}, timeout=min(check_at, closes_at) - loop.time())
-            if waiting in done:
-                finished, waiting = waiting, None
-                try:
-                    message = finished.result()
-                except Exception as error:  # the broker went away: the browser reconnects
-                    logger.warning("reception: the subscription failed (%s)", type(error).__name__)
-                    return
-                if message is None:
-                    return
-                appointment = message.get("appointment")
-                changed = {"appointment": appointment[:64]} if isinstance(appointment, str) else {}
-                yield _event("change", changed)
-    finally:
-        with anyio.CancelScope(shield=True):
-            if waiting is not None:
-                waiting.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await waiting
-            await subscription.__aexit__(None, None, None)
-
-
-class EventStream(StreamingResponse):
-    """A ``text/event-stream`` response that always closes its generator when the response
-    ends — the client went away, the server cancelled it, or the stream finished."""
-
-    media_type = "text/event-stream"
-
-    def __init__(self, events: AsyncGenerator[str, None]) -> None:
-        super().__init__(events, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-        self.events = events
-
-    async def stream_response(self, send: Send) -> None:
-        try:
-            await super().stream_response(send)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self.events.aclose()
 
 
 def _still_signed_in(request: Request, principal: Principal) -> Callable[[], Awaitable[bool]]:
@@ -577,29 +476,19 @@ async def reception_events(request: Request) -> Response:
     """Tells an open reception list that something of its clinic changed (a consult room, a
     status, a booking or a cancellation): server-sent events, no patient data."""
     principal, _ = await _schedule_reader(request)
-    events = reception_stream(
+    events = reception.reception_stream(
         request.app.state.pubsub,
         consults.reception_channel(principal.clinic_id),
         _still_signed_in(request, principal),
-        heartbeat=HEARTBEAT_SECONDS,
-        lifetime=STREAM_SECONDS,
+        heartbeat=reception.HEARTBEAT_SECONDS,
+        lifetime=reception.STREAM_SECONDS,
     )
-    return EventStream(events)
+    return reception.EventStream(events)
 
 
 async def tell_reception(request: Request, *appointments: Appointment) -> None:
-    """Let the clinic's open reception lists know these appointments changed. Best effort: the
-    change is stored already, and a list that misses it shows it at the next change or reload."""
-    for appointment in appointments:
-        clinic_id = str(appointment.clinic_id)  # type: ignore[attr-defined]
-        try:
-            await request.app.state.pubsub.publish(
-                consults.reception_channel(clinic_id), {"appointment": str(appointment.id)}
-            )
-        except Exception as error:  # the broker's own errors must not fail a stored change
-            logger.warning(
-                "reception: not told of appointment %s (%s)", appointment.id, type(error).__name__
-            )
+    """Let the clinic's open reception lists know these appointments changed (best effort)."""
+    await reception.tell(request.app.state.pubsub, *appointments)
 
 
 async def set_status(request: Request) -> Response:

@@ -26,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 from websockets.sync.client import connect
 
 from booking.models import Clinic, VisitMode
+from patient_portal import reception as sse
 from patient_portal.accounts import service as accounts
 from patient_portal.accounts.models import Patient
 from patient_portal.app import create_app
@@ -36,7 +37,6 @@ from patient_portal.crypto.keyring import keyring_for, use_keyring
 from patient_portal.db import database
 from patient_portal.pubsub import InMemoryPubSub, Message
 from patient_portal.settings import Secret, Settings
-from patient_portal.views import booking as booking_views
 from tests.integration.patient_portal.conftest import PHONE_A, PHONE_B, SMS_CODE, World
 from tests.support.booking import book, make_menu
 from tests.support.clock import FakeClock
@@ -51,7 +51,7 @@ QUIET = 1.0  # how long "no event" is watched for
 
 @pytest.fixture(autouse=True)
 def short_heartbeat(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(booking_views, "HEARTBEAT_SECONDS", HEARTBEAT)
+    monkeypatch.setattr(sse, "HEARTBEAT_SECONDS", HEARTBEAT)
 
 
 @pytest.fixture
@@ -350,6 +350,23 @@ def test_staff_changes_and_a_cancellation_reach_the_list(
     theirs.close()
 
 
+def test_a_cancellation_through_the_api_reaches_the_list(
+    live: Live, clients: Any, streams: Any, world: World, clock: FakeClock
+) -> None:
+    theirs = streams(staff_client(clients, world.admin_b, clock))
+    assert theirs.next_event() == ("ready", {})
+    app_client = clients()
+    app_client.post("/api/v1/auth/sms/start", json={"phone": PHONE_B})
+    signed = app_client.post("/api/v1/auth/sms/verify", json={"phone": PHONE_B, "code": SMS_CODE})
+    bearer = {"Authorization": f"Bearer {signed.json()['access_token']}"}
+    cancelled = app_client.post(
+        f"/api/v1/appointments/{world.appointment_b}/cancel", headers=bearer
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    assert theirs.next_event() == ("change", {"appointment": world.appointment_b})
+    theirs.close()
+
+
 def test_the_stream_ends_with_the_session_and_after_its_lifetime(
     live: Live,
     clients: Any,
@@ -370,7 +387,7 @@ def test_the_stream_ends_with_the_session_and_after_its_lifetime(
     assert again.status_code == 303
     assert again.headers["location"] == "/staff/signin"
 
-    monkeypatch.setattr(booking_views, "STREAM_SECONDS", 1.0)
+    monkeypatch.setattr(sse, "STREAM_SECONDS", 1.0)
     doctor = staff_client(clients, world.doctor_a, clock)
     short = streams(doctor)
     assert short.next_event() == ("ready", {})
@@ -471,9 +488,7 @@ async def broker() -> AsyncIterator[InMemoryPubSub]:
 async def test_closing_the_stream_mid_wait_unsubscribes_and_cancels_its_task(
     broker: InMemoryPubSub,
 ) -> None:
-    stream = booking_views.reception_stream(
-        broker, "reception:x", allowed, heartbeat=60, lifetime=600
-    )
+    stream = sse.reception_stream(broker, "reception:x", allowed, heartbeat=60, lifetime=600)
     assert (await anext(stream)).endswith("event: ready\ndata: {}\n\n")
     await broker.publish("reception:x", {"appointment": "a1", "name": "never sent"})
     assert await anext(stream) == 'event: change\ndata: {"appointment":"a1"}\n\n'
@@ -496,7 +511,7 @@ async def test_a_refused_caller_gets_no_more_and_a_quiet_stream_heartbeats(
     async def until_refused() -> bool:
         return next(answers)
 
-    stream = booking_views.reception_stream(
+    stream = sse.reception_stream(
         broker, "reception:y", until_refused, heartbeat=0.05, lifetime=600
     )
     frames = [frame async for frame in stream]
@@ -538,12 +553,10 @@ async def test_the_server_cancelling_a_stream_still_lets_it_unsubscribe() -> Non
         if b"event: ready" in message.get("body", b""):
             gone.set()  # the tab closes as soon as the stream is open
 
-    stream = booking_views.reception_stream(
-        pubsub, "reception:z", allowed, heartbeat=60, lifetime=600
-    )
+    stream = sse.reception_stream(pubsub, "reception:z", allowed, heartbeat=60, lifetime=600)
     scope = {"type": "http", "asgi": {"spec_version": "2.3"}}
     async with asyncio.timeout(5):
-        await booking_views.EventStream(stream)(scope, receive, send)
+        await sse.EventStream(stream)(scope, receive, send)
     assert any(b"event: ready" in body for body in sent)
     assert pubsub.left == ["reception:z"]
     assert pubsub._channels == {}
@@ -566,9 +579,7 @@ class BreaksDown(InMemoryPubSub):
 
 async def test_a_broken_subscription_ends_the_stream_quietly() -> None:
     pubsub = BreaksDown()
-    stream = booking_views.reception_stream(
-        pubsub, "reception:w", allowed, heartbeat=60, lifetime=600
-    )
+    stream = sse.reception_stream(pubsub, "reception:w", allowed, heartbeat=60, lifetime=600)
     frames = [frame async for frame in stream]  # no exception: the browser reconnects
     assert len(frames) == 1
     assert "event: ready" in frames[0]
