@@ -538,11 +538,14 @@ client_messages = st.one_of(
 @st.composite
 def events(draw: st.DrawFn, live: Sequence[str]) -> Event:
     """An event on a room: mostly frames on the connections that are live in it right now."""
-    kind = draw(st.sampled_from(["frame"] * 8 + ["enter", "enter", "disconnect", "tick"]))
+    kind = draw(st.sampled_from(["frame"] * 8 + ["enter", "enter", "disconnect", "tick", "agree"]))
     connection = draw(st.sampled_from([*live, *live, *live, *CONNECTIONS]))
     match kind:
         case "frame":
             return Received(connection, draw(client_messages))
+        case "agree" if live:  # someone in the room says yes to recording (or asks for it)
+            action = draw(st.sampled_from(["consent", "request"]))
+            return Received(draw(st.sampled_from(list(live))), Recording(action=action))
         case "enter":
             who = draw(st.sampled_from(list(ROLES)))
             precall = draw(st.sampled_from(PRECALLS))
@@ -613,6 +616,7 @@ def test_random_event_sequences_keep_the_invariants(data: st.DataObject) -> None
         NURSE_IN_CONSULT,
         ASKED,
         NURSE_CALL,
+        RECORDING,
     ]
     state, now = data.draw(st.sampled_from(starts), label="start"), T0
     for _ in range(data.draw(st.integers(0, 30), label="steps")):
@@ -636,6 +640,7 @@ def check_recording(old: RoomState, new: RoomState, effects: Sequence[Effect]) -
     REACHED.add(f"recording:{new.recording.mode}")
     switched = [e for e in effects if isinstance(e, RecordingSwitched)]
     if any(e.on for e in switched):
+        REACHED.add("recording:switched on")
         assert new.recording.mode == "on"
         assert old.recording.mode != "on"
         assert new.recording.segment == old.recording.segment + 1
@@ -668,6 +673,7 @@ def test_the_random_sequences_reach_every_room_and_participant_status() -> None:
         "staff:admitted",
         "recording:requested",
         "recording:on",
+        "recording:switched on",  # by consent in the sequence, not only from the start state
     } <= REACHED
 
 
