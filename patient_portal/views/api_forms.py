@@ -25,10 +25,9 @@ from patient_portal.api.v1 import api
 from patient_portal.auth.policy import Action, Principal, Resource
 from patient_portal.problems import CONFLICT, NOT_FOUND, VALIDATION, Problem, Text
 from patient_portal.questionnaire_gate import response_resource
-from patient_portal.views.booking import appointment_resource, clock
+from patient_portal.views.booking import appointment_resource, clinician_appointment, clock
 from patient_portal.views.common import authorize, record, require
 from patient_portal.views.form_attachments import referenced
-from patient_portal.views.forms_staff import clinician_appointment
 from patient_portal.waitlist_jobs import watch_hold
 
 NOT_A_FAMILY_MEMBER = Text(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from starlette.exceptions import HTTPException
@@ -105,6 +105,35 @@ def appointment_resource(appointment: Appointment) -> Resource:
         patient_id=str(appointment.patient_id or ""),
         account_id=str(appointment.account_id),
     )
+
+
+# What a clinician's look at an appointment is about, for the role check before the lookup.
+_CLINICAL_KIND: Final = {
+    Action.FORM_RESPONSE_READ: "form_response",
+    Action.RECORDING_READ: "recording",
+}
+
+
+async def clinician_appointment(
+    request: Request,
+    action: Action = Action.FORM_RESPONSE_READ,
+    appointment_id: str | None = None,
+) -> tuple[Principal, Appointment, Resource]:
+    """The signed-in clinician allowed ``action`` and the appointment (the path's, unless given)
+    of their clinic. A role that may never (a receptionist) is told 403; another clinic's or no
+    appointment, 404."""
+    principal = require(request, "staff")
+    clinic = frozenset({principal.clinic_id}) if principal.clinic_id else frozenset()
+    await authorize(request, principal, action, Resource(_CLINICAL_KIND[action], clinic_ids=clinic))
+    if appointment_id is None:
+        appointment_id = str(request.path_params["appointment_id"])
+    appointment = await booking.clinic_appointment(principal.clinic_id, appointment_id)
+    resource = Resource("appointment", appointment_id)
+    if appointment is not None:
+        resource = appointment_resource(appointment)
+    await authorize(request, principal, action, resource)
+    assert appointment is not None  # noqa: S101 - authorize() refused a missing one
+    return principal, appointment, resource
 
 
 def menu_title(menu: Any, locale: str) -> str:

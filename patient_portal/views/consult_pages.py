@@ -18,9 +18,8 @@ from booking import service as booking
 from booking.models import Appointment
 from patient_portal import consults
 from patient_portal.accounts import service as accounts
-from patient_portal.audit.models import Outcome
 from patient_portal.auth.policy import Principal, Resource
-from patient_portal.consult_models import IdentityCheck, register_identity_photo
+from patient_portal.consult_models import IdentityCheck
 from patient_portal.problems import Text
 from patient_portal.templating import request_locale
 from patient_portal.views import id_photos
@@ -133,17 +132,14 @@ async def upload_id_photo(request: Request) -> Response:
     registered with their record, which the doctor sees in this consult and in later ones."""
     principal = require(request, "patient")
     appointment, seat = await _appointment(request, principal)
-    try:
-        upload = await id_photos.read_upload(request)
-    except id_photos.UploadRefused as refused:
-        await record(
-            request,
-            principal,
-            "consult.id_photo.upload",
-            _photo_resource(seat),
-            Outcome.FAILURE,
-            detail={"reason": refused.reason},
-        )
+    refused = await id_photos.take_upload(
+        request,
+        principal,
+        str(appointment.patient_id),  # seat_for() seated only the appointment's own patient
+        _photo_resource(seat),
+        "consult.id_photo",
+    )
+    if refused is not None:
         return await _room(
             request,
             appointment,
@@ -152,15 +148,6 @@ async def upload_id_photo(request: Request) -> Response:
             id_document=refused.document,
             status=refused.status,
         )
-    replaced = await register_identity_photo(
-        str(appointment.patient_id),  # seat_for() seated only the appointment's own patient
-        upload.document,
-        upload.image.content_type,
-        upload.image.data,
-        now=request.app.state.clock(),
-    )
-    action = "consult.id_photo.replace" if replaced else "consult.id_photo.upload"
-    await record(request, principal, action, _photo_resource(seat))
     return redirect(f"/consults/{appointment.id}")
 
 

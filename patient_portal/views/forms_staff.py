@@ -22,9 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from booking import service as booking
 from booking import setup
-from booking.models import Appointment, Clinic
+from booking.models import Clinic
 from interview_forms import summary as summaries
 from interview_forms import versions
 from interview_forms.definition import EnableWhen, Item, Questionnaire
@@ -37,7 +36,11 @@ from patient_portal.audit.models import Outcome
 from patient_portal.auth.policy import Action, Principal, Resource
 from patient_portal.problems import Text
 from patient_portal.templating import request_locale
-from patient_portal.views.booking import appointment_resource, clock, menu_title
+from patient_portal.views.booking import (
+    clinician_appointment,
+    clock,
+    menu_title,
+)
 from patient_portal.views.common import (
     authorize,
     form_of,
@@ -629,24 +632,6 @@ async def validate_document(request: Request) -> Response:
 
 
 # --- the doctor's view ---------------------------------------------------------------------------
-
-
-async def clinician_appointment(request: Request) -> tuple[Principal, Appointment, Resource]:
-    """The signed-in clinician and the path's appointment of their clinic. A role that may not
-    read answers (a receptionist) is told 403; another clinic's or no appointment, 404."""
-    principal = require(request, "staff")
-    clinic = frozenset({principal.clinic_id}) if principal.clinic_id else frozenset()
-    await authorize(
-        request, principal, Action.FORM_RESPONSE_READ, Resource("form_response", clinic_ids=clinic)
-    )
-    appointment_id = str(request.path_params["appointment_id"])
-    appointment = await booking.clinic_appointment(principal.clinic_id, appointment_id)
-    resource = Resource("appointment", appointment_id)
-    if appointment is not None:
-        resource = appointment_resource(appointment)
-    await authorize(request, principal, Action.FORM_RESPONSE_READ, resource)
-    assert appointment is not None  # noqa: S101 - authorize() refused a missing one
-    return principal, appointment, resource
 
 
 async def doctor_view(request: Request) -> Response:

@@ -184,20 +184,35 @@ async def id_photo_image(request: Request) -> Response:
     return response
 
 
-async def id_photo_upload(request: Request) -> Response:
-    """Register the photo, or replace the one there is (nothing of it is kept)."""
-    principal, patient, resource = await _patient(request, Action.PATIENT_WRITE)
+async def take_upload(
+    request: Request, principal: Principal, patient_id: str, resource: Resource, audited_as: str
+) -> UploadRefused | None:
+    """Read the form and make its photo the patient's registered one (replacing any), audited as
+    ``<audited_as>.upload`` or ``.replace``; a refusal is audited too and returned to be shown."""
     try:
         upload = await read_upload(request)
     except UploadRefused as refused:
-        await record(
-            request,
-            principal,
-            "patient.id_photo.upload",
-            resource,
-            Outcome.FAILURE,
-            detail={"reason": refused.reason},
-        )
+        detail = {"reason": refused.reason}
+        await record(request, principal, f"{audited_as}.upload", resource, Outcome.FAILURE, detail)
+        return refused
+    replaced = await register_identity_photo(
+        patient_id,
+        upload.document,
+        upload.image.content_type,
+        upload.image.data,
+        now=request.app.state.clock(),
+    )
+    await record(
+        request, principal, f"{audited_as}.{'replace' if replaced else 'upload'}", resource
+    )
+    return None
+
+
+async def id_photo_upload(request: Request) -> Response:
+    """Register the photo, or replace the one there is (nothing of it is kept)."""
+    principal, patient, resource = await _patient(request, Action.PATIENT_WRITE)
+    refused = await take_upload(request, principal, patient.id, resource, "patient.id_photo")
+    if refused is not None:
         return await _page(
             request,
             patient,
@@ -205,15 +220,6 @@ async def id_photo_upload(request: Request) -> Response:
             document=refused.document,
             status=refused.status,
         )
-    replaced = await register_identity_photo(
-        patient.id,
-        upload.document,
-        upload.image.content_type,
-        upload.image.data,
-        now=request.app.state.clock(),
-    )
-    action = "patient.id_photo.replace" if replaced else "patient.id_photo.upload"
-    await record(request, principal, action, resource)
     return redirect(f"/account/patients/{patient.id}/id-photo")
 
 

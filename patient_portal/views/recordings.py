@@ -16,17 +16,17 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from booking import service as booking
-from booking.models import Appointment
 from patient_portal import recordings
 from patient_portal.accounts import service as accounts
-from patient_portal.auth.policy import Action, Principal, Resource
+from patient_portal.auth.policy import Action
 from patient_portal.crypto.sealed_files import SealedFileError
 from patient_portal.problems import Text
 from patient_portal.templating import request_locale
-from patient_portal.views.booking import appointment_resource
-from patient_portal.views.common import authorize, page, record, require
+from patient_portal.views.booking import clinician_appointment
+from patient_portal.views.common import page, record
 from video.models import ConsultRecording, RecordingConsent
 
+NO_APPOINTMENT: Final = "00000000-0000-0000-0000-000000000000"  # nobody's, for a missing recording
 PRIVATE: Final = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 UNREADABLE: Final = (
     Text("録画を再生できません", "The recording cannot be played"),
@@ -37,30 +37,9 @@ UNREADABLE: Final = (
 )
 
 
-async def _clinicians_appointment(
-    request: Request, appointment_id: str
-) -> tuple[Principal, Appointment, Resource]:
-    principal = require(request, "staff")
-    clinic = frozenset({principal.clinic_id}) if principal.clinic_id else frozenset()
-    await authorize(
-        request, principal, Action.RECORDING_READ, Resource("recording", clinic_ids=clinic)
-    )
-    appointment = await booking.clinic_appointment(principal.clinic_id, appointment_id)
-    resource = (
-        appointment_resource(appointment)
-        if appointment
-        else Resource("appointment", appointment_id)
-    )
-    await authorize(request, principal, Action.RECORDING_READ, resource)
-    assert appointment is not None  # noqa: S101 - authorize() refused a missing one
-    return principal, appointment, resource
-
-
 async def recording_list(request: Request) -> Response:
     """``/staff/appointments/{id}/recordings``: each side of each segment, and who agreed when."""
-    principal, appointment, resource = await _clinicians_appointment(
-        request, str(request.path_params["appointment_id"])
-    )
+    principal, appointment, resource = await clinician_appointment(request, Action.RECORDING_READ)
     rows = await ConsultRecording.filter(appointment_id=appointment.id).order_by(
         "segment", "started_at"
     )
@@ -86,8 +65,10 @@ async def recording_file(request: Request) -> Response:
     """``/staff/recordings/{id}.webm``: the recording, decrypted as it is sent (never cached)."""
     key = booking.parse_id(str(request.path_params["recording_id"]))
     row = await ConsultRecording.get_or_none(id=key) if key else None
-    appointment_id = str(row.appointment_id) if row else "00000000-0000-0000-0000-000000000000"
-    principal, _, resource = await _clinicians_appointment(request, appointment_id)
+    appointment_id = str(row.appointment_id) if row else NO_APPOINTMENT  # refused with 404
+    principal, _, resource = await clinician_appointment(
+        request, Action.RECORDING_READ, appointment_id
+    )
     assert row is not None  # noqa: S101 - no row, no appointment: refused above
     root = request.app.state.settings.recordings_path
     try:
